@@ -1,0 +1,111 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from UnsupervisedCTSegLib.cli import main
+from UnsupervisedCTSegLib.readers import read_volume
+from UnsupervisedCTSegLib.writers import write_volume
+
+from helpers import blocks_volume
+
+FAST = ["-M", "2", "-p", "8", "-T", "3", "--train-size", "0", "--device", "cpu", "--quiet"]
+
+
+def files_in(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_segment_writes_labelmap_segmentation_record_and_overview(tmp_path, capsys):
+    volume = blocks_volume()
+    source = write_volume(tmp_path / "ct.nrrd", volume)
+    out = tmp_path / "out" / "ct_labels.nii.gz"
+    assert main(["segment", str(source), "-o", str(out), *FAST, "--seed", "3"]) == 0
+    names = files_in(out.parent)
+    assert names == ["ct_labels.json", "ct_labels.nii.gz", "ct_labels.png", "ct_labels.seg.nrrd"]
+    labels = read_volume(out)
+    assert labels.spacing == pytest.approx(volume.spacing)
+    assert labels.origin == pytest.approx(volume.origin)
+    assert np.allclose(labels.direction, volume.direction)
+    record = json.loads((out.parent / "ct_labels.json").read_text())
+    assert record["seed"] == 3 and record["settings"]["layers"] == 2
+    assert record["outputs"]["labelmap"] == str(out)
+    assert len(record["labels"]) == int(labels.hu.max())
+    assert "labels in" in capsys.readouterr().out
+
+
+def test_module_entry_point_runs(tmp_path):
+    import subprocess
+    import sys
+
+    source = write_volume(tmp_path / "ct.nrrd", blocks_volume(depth=1, size=12))
+    done = subprocess.run([sys.executable, "-m", "UnsupervisedCTSegLib", "segment", str(source), "-o",
+                           str(tmp_path / "l.nrrd"), *FAST], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "l.seg.nrrd").exists()
+
+
+@pytest.mark.parametrize("case,word", [
+    ("missing", "does not exist"), ("unreadable", "cannot read"), ("rgb", "RGB"), ("4d", "4D"),
+    ("nan", "NaN"), ("tiny", "smaller than the network"), ("M0", "M (layers)"), ("p1", "p (channels)"),
+    ("theta", "θ"), ("mu", "μ"), ("T0", "iterations"), ("minlabels", "minLabels"), ("badout", "must end in"),
+])
+def test_bad_input_one_line_exit_2_no_files(tmp_path, capsys, case, word):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    good = write_volume(inputs / "ct.nrrd", blocks_volume(depth=1, size=12))
+    source, extra = good, []
+    if case == "missing":
+        source = inputs / "nothing.nrrd"
+    elif case == "unreadable":
+        source = inputs / "junk.nrrd"
+        source.write_bytes(os.urandom(300))
+    elif case == "rgb":
+        source = inputs / "rgb.mha"
+        sitk.WriteImage(sitk.GetImageFromArray(np.zeros((6, 6, 6, 3), np.uint8), isVector=True), str(source))
+    elif case == "4d":
+        source = inputs / "t.nii.gz"
+        sitk.WriteImage(sitk.GetImageFromArray(np.zeros((2, 3, 6, 6), np.int16), isVector=False), str(source))
+    elif case == "nan":
+        source = inputs / "nan.nrrd"
+        array = np.zeros((2, 8, 8), np.float32)
+        array[0, 0, 0] = np.nan
+        sitk.WriteImage(sitk.GetImageFromArray(array), str(source))
+    elif case == "tiny":
+        source = inputs / "tiny.nrrd"
+        sitk.WriteImage(sitk.GetImageFromArray(np.zeros((2, 2, 2), np.int16)), str(source))
+    else:
+        extra = {"M0": ["-M", "0"], "p1": ["-p", "1"], "theta": ["--theta", "-1"], "mu": ["--mu", "-2"],
+                 "T0": ["-T", "0"], "minlabels": ["--min-labels", "9"], "badout": []}[case]
+    out = tmp_path / "out" / ("labels.png" if case == "badout" else "labels.nrrd")
+    before = files_in(inputs)
+    code = main(["segment", str(source), "-o", str(out), *FAST, *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("ctseg: error:") and word in err[0], err
+    assert not out.parent.exists() or files_in(out.parent) == []
+    assert files_in(inputs) == before
+
+
+def test_failed_write_leaves_no_partial_outputs(tmp_path, monkeypatch):
+    import UnsupervisedCTSegLib.outputs as outputs
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(outputs, "write_overview", broken)
+    source = write_volume(tmp_path / "ct.nrrd", blocks_volume(depth=1, size=12))
+    out = tmp_path / "out" / "labels.nrrd"
+    with pytest.raises(OSError):
+        main(["segment", str(source), "-o", str(out), *FAST])
+    assert files_in(out.parent) == []
+
+
+def test_study_preset_sets_the_papers_configuration():
+    from UnsupervisedCTSegLib.cli import build_parser, settings_from
+
+    settings = settings_from(build_parser().parse_args(["segment", "x", "-o", "y.nrrd", "--preset", "study", "-T", "7"]))
+    assert (settings.mode, settings.layers, settings.theta, settings.mu, settings.channels) == ("slice", 9, 1.5, 1.0, 100)
+    assert settings.windows == ("wide",) and settings.iterations == 7

@@ -1,0 +1,107 @@
+"""The one entry point: `segment(volume, settings, progress, cancel)`.
+
+The CLI, the Slicer logic, the evaluation and the benchmarks all call this function, so every
+path gets the same checks, the same label numbering and the same run record.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, NamedTuple, Optional
+
+import numpy as np
+import torch
+
+from . import runrecord
+from .device import describe, pick_device
+from .errors import Cancelled, InputError
+from .kmeans import assign, kmeans
+from .preprocessing import window_channels
+from .settings import Settings
+from .tissues import Tissue, renumber_by_hu
+from .training import Trace, check, segment_series, segment_slices
+from .volume import Volume
+
+MIN_SIDE = 4  # the continuity loss needs neighbours; smaller slices carry no usable texture
+
+
+class Progress(NamedTuple):
+    """What a progress callback receives, at least once per training iteration."""
+
+    fraction: float  # 0..1 of the whole run
+    iteration: int
+    labels: int  # distinct labels at this iteration
+    loss: float
+    stage: str  # e.g. "training", "slice 3/12", "labelling slices"
+    elapsed: float  # seconds since the run started
+
+
+@dataclass
+class Segmentation:
+    """Labels 1..K on the input grid (0 = not labelled), one Tissue per label, and the run record."""
+
+    labels: np.ndarray  # uint16 (z, y, x)
+    tissues: list
+    record: dict
+    volume: Volume
+
+    def tissue(self, label: int) -> Tissue:
+        return next(t for t in self.tissues if t.label == label)
+
+
+def segment(volume: Volume, settings: Optional[Settings] = None,
+            progress: Optional[Callable[[Progress], None]] = None, cancel=None) -> Segmentation:
+    """Segment `volume` without labels and return named, HU-ordered labels.
+
+    `progress` is called with a Progress at least once per iteration; `cancel` is a
+    threading.Event or a callable returning True to stop, checked at least once per iteration:
+    cancelling raises Cancelled and returns nothing.
+    """
+    settings = (settings or Settings()).validate()
+    if not isinstance(volume, Volume):
+        raise InputError("no input volume: give a Volume (read one with readers.read_volume)")
+    depth, height, width = volume.shape
+    if height < MIN_SIDE or width < MIN_SIDE:
+        raise InputError(f"slices of {height}x{width} pixels are smaller than the network can take: "
+                         f"give at least {MIN_SIDE}x{MIN_SIDE} pixels per axial slice")
+    device = pick_device(settings.device)
+    started = time.perf_counter()
+
+    def report(fraction, iteration, labels, loss, stage):
+        if progress is not None:
+            progress(Progress(min(1.0, fraction), iteration, labels, loss, stage, time.perf_counter() - started))
+
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    try:
+        if settings.variant == "kmeans":
+            clusters, trace = _kmeans_clusters(volume.hu, settings, device, report, cancel)
+        elif settings.mode == "slice":
+            clusters, trace = segment_slices(volume.hu, settings, device, report, cancel)
+        else:
+            clusters, trace = segment_series(volume.hu, settings, device, report, cancel, rng)
+    except torch.cuda.OutOfMemoryError as error:
+        raise InputError(f"out of GPU memory on {describe(device)}: rerun with --device cpu, or lower "
+                         "p (--channels) or the training crop (--train-size)") from error
+    check(cancel)
+    labels, tissues = renumber_by_hu(clusters, volume.hu)
+    wall = time.perf_counter() - started
+    record = runrecord.make_record(volume, settings, describe(device), trace, tissues, wall)
+    report(1.0, len(trace.loss), len(tissues), trace.loss[-1] if trace.loss else 0.0, "done")
+    return Segmentation(labels, tissues, record, volume)
+
+
+def _kmeans_clusters(hu, settings: Settings, device, report, cancel):
+    """The papers' k-means baseline on the same windowed input channels the network sees."""
+    check(cancel)
+    points = window_channels(hu, settings.windows).reshape(len(settings.windows), -1).T.contiguous().to(device)
+    generator = torch.Generator().manual_seed(settings.seed)
+    centres = kmeans(points, settings.k, generator)
+    check(cancel)
+    clusters = assign(points, centres).cpu().numpy().reshape(hu.shape)
+    trace = Trace(stop_reason=f"k-means with k={settings.k}")
+    report(1.0, 1, int(np.unique(clusters).size), 0.0, "k-means")
+    return clusters, trace
+
+
+__all__ = ["segment", "Segmentation", "Progress", "Settings", "Volume", "InputError", "Cancelled"]

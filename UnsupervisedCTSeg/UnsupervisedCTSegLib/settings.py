@@ -1,0 +1,94 @@
+"""All knobs of a run in one dataclass, checked once, so the CLI, Slicer and sweeps share them."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from .errors import InputError
+from .preprocessing import WINDOWS
+
+VARIANTS = ("proposed", "superpixel", "nobn", "kmeans")
+MODES = ("volume", "slice")
+
+# The study's best CT configuration (M=9, θ=1.5, μ=1) with the papers' p=100 and one input
+# channel, run slice by slice as in the papers: kept as a preset to reproduce and compare against.
+STUDY_PRESET = dict(mode="slice", layers=9, theta=1.5, mu=1.0, channels=100, windows=("wide",),
+                    iterations=1000, train_size=0, lr=0.1, edge_hu=0.0)
+
+
+@dataclass
+class Settings:
+    """Parameters of one segmentation run; names follow the papers (M, p, q, θ, μ, T)."""
+
+    variant: str = "proposed"  # proposed | superpixel | nobn | kmeans
+    mode: str = "volume"  # volume: one network for the whole series; slice: a fresh one per slice
+    layers: int = 3  # M: 3x3 conv -> ReLU -> BatchNorm blocks
+    channels: int = 32  # p: filters per block
+    classes: int = 0  # q: response channels = maximum number of labels; 0 means q = p
+    theta: float = 1.0  # θ: weight of the feature-similarity (cross-entropy) loss
+    mu: float = 0.5  # μ: weight of the spatial-continuity (L1 of differences) loss
+    edge_hu: float = 50.0  # >0: continuity weighted by exp(-|ΔHU|/edge_hu), so it stops at density edges
+    iterations: int = 30  # T: maximum training iterations (per slice in slice mode)
+    min_labels: int = 3  # stop once the label count falls to this
+    lr: float = 0.03  # the papers use 0.1; 0.03 keeps small tissues (bone) from collapsing into big ones
+    momentum: float = 0.9
+    windows: tuple = ("wide", "soft")  # HU windows stacked as input channels (see preprocessing)
+    batch_slices: int = 4  # volume mode: axial slices per training mini-batch
+    train_size: int = 128  # volume mode: side of the square training crop in pixels; 0 = whole slices
+    superpixels: int = 10000  # K for the superpixel variant (SLIC segments per slice)
+    compactness: float = 0.1  # SLIC compactness on the [0, 1]-scaled input
+    k: int = 15  # clusters for the k-means baseline
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+    def __post_init__(self):
+        self.windows = tuple(self.windows)
+        self.validate()
+
+    @property
+    def q(self) -> int:
+        return self.classes or self.channels
+
+    def validate(self) -> "Settings":
+        """Refuse settings that cannot train or cannot mean anything, naming the fix."""
+        def need(ok, message):
+            if not ok:
+                raise InputError(message)
+
+        need(self.variant in VARIANTS, f"unknown variant '{self.variant}': choose one of {', '.join(VARIANTS)}")
+        need(self.mode in MODES, f"unknown mode '{self.mode}': choose volume or slice")
+        need(isinstance(self.layers, int) and self.layers >= 1, f"M (layers) = {self.layers}: use at least 1 conv block")
+        need(self.layers <= 50, f"M (layers) = {self.layers} is absurdly deep: use 1 to 50 (the study's best is 9)")
+        need(isinstance(self.channels, int) and self.channels >= 2, f"p (channels) = {self.channels}: use at least 2 filters")
+        need(self.channels <= 1024, f"p (channels) = {self.channels} is too many: use 2 to 1024 (the papers use 100)")
+        need(self.classes == 0 or 2 <= self.classes <= 1024, f"q (classes) = {self.classes}: use 0 (= p) or 2 to 1024")
+        need(self.theta >= 0, f"θ (theta) = {self.theta}: the similarity weight must be >= 0")
+        need(self.mu >= 0, f"μ (mu) = {self.mu}: the continuity weight must be >= 0")
+        need(self.edge_hu >= 0, f"edge_hu = {self.edge_hu}: use 0 (plain continuity) or a positive HU scale")
+        need(self.theta > 0 or self.mu > 0, "θ and μ are both 0: nothing to train; set θ > 0")
+        need(isinstance(self.iterations, int) and self.iterations >= 1, f"iterations = {self.iterations}: use at least 1")
+        need(self.min_labels >= 1, f"minLabels = {self.min_labels}: use at least 1")
+        if self.variant != "kmeans":
+            need(self.min_labels <= self.q, f"minLabels = {self.min_labels} exceeds q = {self.q} response channels: "
+                 f"lower minLabels or raise the channel count")
+        need(self.lr > 0, f"learning rate {self.lr}: must be > 0")
+        need(0 <= self.momentum < 1, f"momentum {self.momentum}: must be in [0, 1)")
+        need(len(self.windows) >= 1, "no HU windows: give at least one input window, e.g. wide")
+        for w in self.windows:
+            need(w in WINDOWS, f"unknown HU window '{w}': choose from {', '.join(WINDOWS)}")
+        need(self.batch_slices >= 1, f"batch_slices = {self.batch_slices}: use at least 1")
+        need(self.train_size == 0 or self.train_size >= 8, f"train_size = {self.train_size}: use 0 (whole slices) or >= 8 pixels")
+        need(self.superpixels >= 2, f"superpixels K = {self.superpixels}: use at least 2")
+        need(self.compactness > 0, f"compactness = {self.compactness}: must be > 0")
+        need(2 <= self.k <= 255, f"k-means k = {self.k}: use 2 to 255 clusters")
+        need(isinstance(self.seed, int) and self.seed >= 0, f"seed = {self.seed}: use a non-negative integer")
+        return self
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["windows"] = list(self.windows)
+        d["q"] = self.q
+        return d
+
+    @classmethod
+    def field_names(cls) -> list:
+        return [f.name for f in fields(cls)]

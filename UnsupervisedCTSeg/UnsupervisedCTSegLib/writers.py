@@ -1,0 +1,244 @@
+"""Write results onto the input's grid: labelmaps, HU volumes, Slicer .seg.nrrd and DeepLesion PNGs.
+
+Every writer keeps exactly the input's spacing, origin and direction, so outputs overlay the CT in
+any viewer, and writes through `atomic_output`, so a crash or a full disk never leaves a truncated
+file that looks like a result. This module never imports `slicer` or `qt`.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import re
+import uuid
+import warnings
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import InputError
+from .readers import DEEPLESION_OFFSET, DL_INFO_NAME, _last_line
+from .volume import Volume
+
+LABELMAP_SUFFIXES = (".nrrd", ".nii.gz", ".nii")
+VOLUME_SUFFIXES = (".nrrd", ".nii.gz", ".nii", ".mha")
+SEGMENTATION_SUFFIX = ".seg.nrrd"
+DOUBLE_SUFFIXES = (".seg.nrrd", ".nii.gz", ".tar.gz")
+BINARY_LABELMAP = "Binary labelmap"
+DL_INFO_COLUMNS = (
+    "File_name", "Patient_index", "Study_index", "Series_ID", "Key_slice_index",
+    "Measurement_coordinates", "Bounding_boxes", "Lesion_diameters_Pixel_",
+    "Normalized_lesion_location", "Coarse_lesion_type", "Possibly_noisy", "Slice_range",
+    "Spacing_mm_px_", "Image_size", "DICOM_windows", "Patient_gender", "Patient_age", "Train_Val_Test",
+)
+
+
+def full_suffix(name: str) -> str:
+    """'.nii.gz' for 'ct.nii.gz', '.seg.nrrd' for 'x.seg.nrrd', else the last suffix ('' if none)."""
+    lower = name.lower()
+    for suffix in DOUBLE_SUFFIXES:
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            return name[-len(suffix):]
+    return Path(name).suffix
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    """Yield a hidden temporary path beside `path` with the same suffix(es); rename it into place on success.
+
+    On an exception the temporary file is deleted and `path` is left untouched, so readers never see
+    a half-written result. The suffix is kept because writers such as SimpleITK pick the format
+    from it; the temporary file is in the same folder so os.replace is an atomic rename.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = full_suffix(path.name)
+    stem = path.name[: len(path.name) - len(suffix)]
+    temporary = path.with_name(f".{stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial{suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+
+
+def write_labelmap(path, labels, volume: Volume) -> Path:
+    """Write integer labels (z, y, x) as a compressed .nrrd/.nii.gz/.nii on exactly the input's grid."""
+    path = _check_suffix(path, LABELMAP_SUFFIXES, "label map")
+    image = image_on_grid(_as_label_array(labels, volume), volume)
+    _write_image(image, path)
+    return path
+
+
+def write_volume(path, volume: Volume) -> Path:
+    """Write the HU volume with its geometry; int16 when every voxel is a whole number in int16 range."""
+    path = _check_suffix(path, VOLUME_SUFFIXES, "volume")
+    hu = volume.hu
+    fits = hu.size and hu.min() >= -32768 and hu.max() <= 32767 and np.array_equal(hu, np.round(hu))
+    image = image_on_grid(hu.astype(np.int16) if fits else hu.astype(np.float32), volume)
+    _write_image(image, path)
+    return path
+
+
+def write_segmentation(path, labels, volume: Volume, tissues) -> Path:
+    """Write a Slicer .seg.nrrd: one labelmap layer plus Slicer's segment metadata, no Slicer needed.
+
+    Slicer opens it as a segmentation node with one named, coloured segment per tissue. Every
+    segment's extent is the whole image, as Slicer itself writes segments that share a layer (the
+    layer's extent, not each segment's bounding box), so no reader version can crop a segment.
+    """
+    path = Path(path)
+    if not path.name.lower().endswith(SEGMENTATION_SUFFIX):
+        raise InputError(f"cannot write segmentation '{path.name}': the name must end in {SEGMENTATION_SUFFIX} "
+                         "so Slicer opens it as a segmentation")
+    array = _as_label_array(labels, volume)
+    if array.max(initial=0) <= 255:
+        array = array.astype(np.uint8)
+    image = image_on_grid(array, volume)
+    for key, value in segmentation_metadata(volume, tissues).items():
+        image.SetMetaData(key, value)
+    _write_image(image, path)
+    return path
+
+
+def segmentation_metadata(volume: Volume, tissues) -> dict:
+    """Slicer's .seg.nrrd header fields (vtkMRMLSegmentationStorageNode) for a single-layer labelmap."""
+    nz, ny, nx = volume.shape
+    full_extent = f"0 {nx - 1} 0 {ny - 1} 0 {nz - 1}"
+    meta = {
+        # Slicer reads "MasterRepresentation"; newer releases call the same thing "source".
+        "Segmentation_MasterRepresentation": BINARY_LABELMAP,
+        "Segmentation_SourceRepresentation": BINARY_LABELMAP,
+        "Segmentation_ContainedRepresentationNames": BINARY_LABELMAP + "|",
+        "Segmentation_ReferenceImageExtentOffset": "0 0 0",
+        "Segmentation_ConversionParameters": (
+            "Reference image geometry|" + reference_image_geometry(volume)
+            + "|Image geometry description string determining the geometry of the labelmap that is "
+              "created in course of conversion.&"),
+    }
+    for i, tissue in enumerate(tissues):
+        prefix = f"Segment{i}_"
+        meta.update({
+            prefix + "ID": f"Segment_{int(tissue.label)}",
+            prefix + "Name": _header_text(tissue.name),
+            prefix + "Color": " ".join(f"{float(c):.6g}" for c in tissue.color[:3]),
+            prefix + "ColorAutoGenerated": "0",
+            prefix + "NameAutoGenerated": "0",
+            prefix + "LabelValue": str(int(tissue.label)),
+            prefix + "Layer": "0",
+            prefix + "Extent": full_extent,
+            prefix + "Tags": "Segmentation.Status:inprogress|",
+        })
+    return meta
+
+
+def reference_image_geometry(volume: Volume) -> str:
+    """Slicer's serialised image geometry: the IJK->RAS 4x4 matrix row by row, then the extent.
+
+    Stored as the segmentation's reference geometry so Slicer's Segment Editor keeps editing on the
+    CT's own grid.
+    """
+    lps_to_ras = np.diag([-1.0, -1.0, 1.0])
+    matrix = np.eye(4)
+    matrix[:3, :3] = lps_to_ras @ volume.direction @ np.diag(volume.spacing)
+    matrix[:3, 3] = lps_to_ras @ np.asarray(volume.origin)
+    nz, ny, nx = volume.shape
+    numbers = [f"{v:.17g}" for v in matrix.ravel()] + [str(v) for v in (0, nx - 1, 0, ny - 1, 0, nz - 1)]
+    return ";".join(numbers) + ";"
+
+
+def write_deeplesion_pngs(folder, volume: Volume) -> Path:
+    """Write slices as DeepLesion-style 16-bit PNGs (000.png, ...; pixel = HU + 32768) plus DL_info.csv.
+
+    The CSV row carries the spacing so read_deeplesion(folder, dl_info=(csv, key)) restores it.
+    DeepLesion keeps no origin or orientation, so a non-identity direction is warned about.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [f"{i:03d}.png" for i in range(volume.shape[0])]
+    stale = sorted(f.name for f in folder.glob("*.png") if f.name not in names)
+    if stale:
+        raise InputError(f"'{folder}' already holds other PNG slices ({', '.join(stale[:3])}...): "
+                         "choose an empty folder so the series is not mixed with old slices")
+    if not np.allclose(volume.direction, np.eye(3)):
+        warnings.warn("DeepLesion PNGs store no orientation: slices are written in array order and "
+                      "will read back with an identity direction", stacklevel=2)
+    pixels = np.clip(np.round(volume.hu) + DEEPLESION_OFFSET, 0, 65535).astype(np.uint16)
+    for name, plane in zip(names, pixels):
+        _write_image(sitk.GetImageFromArray(plane), folder / name)
+    with atomic_output(folder / DL_INFO_NAME) as temporary:
+        with open(temporary, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=DL_INFO_COLUMNS)
+            writer.writeheader()
+            writer.writerow(_dl_info_row(folder.name, volume))
+    return folder
+
+
+def _dl_info_row(series: str, volume: Volume) -> dict:
+    """One DL_info.csv row in DeepLesion's conventions; lesion fields stay empty (there are none)."""
+    nz, ny, nx = volume.shape
+    key = nz // 2
+    match = re.fullmatch(r"(\d+)_(\d+)_(\d+)", series)
+    patient, study, series_id = (int(g) for g in match.groups()) if match else (1, 1, 1)
+    return {
+        "File_name": f"{series}_{key:03d}.png",
+        "Patient_index": patient, "Study_index": study, "Series_ID": series_id,
+        "Key_slice_index": key,
+        "Measurement_coordinates": "", "Bounding_boxes": "", "Lesion_diameters_Pixel_": "",
+        "Normalized_lesion_location": "",
+        "Coarse_lesion_type": -1, "Possibly_noisy": 0,
+        "Slice_range": f"0, {nz - 1}",
+        "Spacing_mm_px_": ", ".join(f"{s:.10g}" for s in volume.spacing),
+        "Image_size": f"{nx}, {ny}",
+        "DICOM_windows": "-1024, 3071",
+        "Patient_gender": "", "Patient_age": "", "Train_Val_Test": 3,
+    }
+
+
+def image_on_grid(array: np.ndarray, volume: Volume) -> sitk.Image:
+    """A SimpleITK image of `array` (z, y, x) carrying the volume's spacing, origin and direction."""
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(volume.spacing)
+    image.SetOrigin(volume.origin)
+    image.SetDirection(tuple(volume.direction.ravel()))
+    return image
+
+
+def _check_suffix(path, allowed, what: str) -> Path:
+    """Pick the format from the extension; refuse others before any work is done."""
+    path = Path(path)
+    if not path.name.lower().endswith(allowed):
+        raise InputError(f"cannot write {what} '{path.name}': unsupported extension; use one of "
+                         + ", ".join(allowed))
+    return path
+
+
+def _as_label_array(labels, volume: Volume) -> np.ndarray:
+    """Labels as uint16 on the volume's grid; refuse shape mismatches and values uint16 cannot hold."""
+    labels = np.asarray(labels)
+    if labels.shape != volume.shape:
+        raise InputError(f"labels have shape {labels.shape} but the volume has {volume.shape}: "
+                         "write labels computed on this volume")
+    if labels.dtype.kind not in "biu" and not np.array_equal(labels, np.round(labels)):
+        raise InputError("labels are not whole numbers: pass an integer label array")
+    if labels.size and (labels.min() < 0 or labels.max() > 65535):
+        raise InputError(f"label values {labels.min()}..{labels.max()} are outside 0..65535: renumber the labels")
+    return labels.astype(np.uint16)
+
+
+def _header_text(text: str) -> str:
+    """NRRD header values are single lines; newlines would corrupt the header."""
+    return " ".join(str(text).split())
+
+
+def _write_image(image: sitk.Image, path: Path) -> None:
+    """Compressed SimpleITK write through atomic_output; SimpleITK errors become InputError."""
+    try:
+        with atomic_output(path) as temporary:
+            sitk.WriteImage(image, str(temporary), useCompression=True)
+    except RuntimeError as error:
+        raise InputError(f"cannot write '{path}' ({_last_line(error)}): "
+                         "check the folder exists, is writable and has free space") from None
