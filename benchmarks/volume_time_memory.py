@@ -1,0 +1,40 @@
+"""Wall time and peak memory of one default run on a 512x512xN CT-like volume (the built-in phantom).
+
+Usage: python benchmarks/volume_time_memory.py [--slices 64] [--size 512] [--preset study]
+Peak RSS is the whole process's high-water mark, phantom generation included.
+"""
+import argparse
+import resource
+import time
+
+from UnsupervisedCTSegLib.engine import segment
+from UnsupervisedCTSegLib.phantom import make_phantom
+from UnsupervisedCTSegLib.settings import STUDY_PRESET, Settings
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--slices", type=int, default=64)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--preset", choices=["default", "study"], default="default")
+    parser.add_argument("--iterations", type=int, default=None, help="override T (the study preset's 1000 per slice takes hours on a CPU)")
+    args = parser.parse_args()
+    volume, _, _ = make_phantom(slices=args.slices, size=args.size)
+    print(f"volume {volume.shape}, peak RSS after loading {peak_rss_mb():.0f} MB", flush=True)
+    values = dict(STUDY_PRESET) if args.preset == "study" else {}
+    if args.iterations:
+        values["iterations"] = args.iterations
+    settings = Settings(**values)
+    started = time.perf_counter()
+    result = segment(volume, settings)
+    wall = time.perf_counter() - started
+    print(f"{args.preset}: {wall:.1f} s, {result.record['iterations_run']} iterations, {len(result.tissues)} labels, "
+          f"device {result.record['device']}, peak RSS {peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
