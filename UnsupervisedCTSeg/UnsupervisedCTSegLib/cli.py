@@ -19,7 +19,7 @@ SETTING_FLAGS = {
     "variant": ("--variant", dict(choices=VARIANTS, help="proposed | superpixel | nobn | kmeans (default proposed)")),
     "mode": ("--mode", dict(choices=MODES, help="volume: one network for the whole series (default); slice: one per slice, as in the papers")),
     "layers": ("--layers", dict(type=int, help="M, conv blocks (default 3)")),
-    "channels": ("--channels", dict(type=int, help="p, filters per block (default 32)")),
+    "channels": ("--channels", dict(type=int, help="p, filters per block (default 48)")),
     "classes": ("--classes", dict(type=int, help="q, response channels = maximum labels (default: p)")),
     "theta": ("--theta", dict(type=float, help="θ, weight of the similarity loss (default 1.0)")),
     "mu": ("--mu", dict(type=float, help="μ, weight of the continuity loss (default 0.5)")),

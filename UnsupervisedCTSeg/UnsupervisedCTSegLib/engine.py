@@ -98,7 +98,7 @@ def _kmeans_clusters(hu, settings: Settings, device, report, cancel):
     generator = torch.Generator().manual_seed(settings.seed)
     centres = kmeans(points, settings.k, generator)
     check(cancel)
-    clusters = assign(points, centres).cpu().numpy().reshape(hu.shape)
+    clusters = assign(points, centres).to(torch.int16).cpu().numpy().reshape(hu.shape)
     trace = Trace(stop_reason=f"k-means with k={settings.k}")
     report(1.0, 1, int(np.unique(clusters).size), 0.0, "k-means")
     return clusters, trace

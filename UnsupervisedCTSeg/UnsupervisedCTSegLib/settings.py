@@ -22,7 +22,7 @@ class Settings:
     variant: str = "proposed"  # proposed | superpixel | nobn | kmeans
     mode: str = "volume"  # volume: one network for the whole series; slice: a fresh one per slice
     layers: int = 3  # M: 3x3 conv -> ReLU -> BatchNorm blocks
-    channels: int = 32  # p: filters per block
+    channels: int = 48  # p: filters per block
     classes: int = 0  # q: response channels = maximum number of labels; 0 means q = p
     theta: float = 1.0  # θ: weight of the feature-similarity (cross-entropy) loss
     mu: float = 0.5  # μ: weight of the spatial-continuity (L1 of differences) loss
