@@ -1,24 +1,80 @@
 """3D Slicer scripted module: unsupervised CT segmentation.
 
-This file is the only one that talks to Slicer (slicer, vtk, Qt); the engine it drives lives in the
-UnsupervisedCTSegLib package next to it and runs without Slicer as well.
+This file is the only one that talks to Slicer (slicer, qt, vtk): it declares the module, its typed
+parameter node, the panel and the self-test runner. Everything else lives in the UnsupervisedCTSegLib
+package next to it: the engine (which never imports slicer or qt), the parameter table the panel is
+built from (parameters.py) and the MRML glue (slicerlogic.py). Modules that need PyTorch are imported
+only when a run starts, so the module loads, and its panel opens, before PyTorch is installed.
 """
+import html
+import importlib
+import importlib.metadata
+import importlib.util
 import logging
+import os
+import queue
+import re
+import threading
+import time
+import traceback
+from typing import Annotated
+
+import qt
+import vtk
 
 import slicer
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, Default, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
 
+from UnsupervisedCTSegLib import parameters
+
+MODULE_NAME = "UnsupervisedCTSeg"
+PHANTOM_SAMPLE_NAME = "UnsupervisedCTSeg phantom"
+TORCH_REQUIREMENT = ">=2.0"  # as in pyproject.toml
+LONG_CPU_RUN_SECONDS = 60.0  # ask before a CPU run estimated to take longer than this
+POLL_INTERVAL_MS = 200
+
+
+def _moduleDir() -> str:
+    return os.path.dirname(os.path.abspath(__file__))
+
 
 #
 # UnsupervisedCTSeg
 #
+
+
+def _number(value) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def parameterHelp() -> str:
+    """One HTML list item per panel parameter, made from the parameter table so it cannot drift."""
+    items = []
+    for p in parameters.PARAMETERS:
+        if p.choices:
+            values = _("one of {choices}; default {default}").format(choices=", ".join(p.choices), default=p.default)
+        elif p.kind is bool:
+            values = _("default {default}").format(default=_("on") if p.default else _("off"))
+        else:
+            values = _("{minimum} to {maximum}; default {default}").format(
+                minimum=_number(p.minimum), maximum=_number(p.maximum), default=_number(p.default))
+        items.append(f"<li><b>{html.escape(p.label)}</b> ({html.escape(values)}): {html.escape(p.tooltip)}.</li>")
+    return "<ul>" + "".join(items) + "</ul>"
+
+
+def studyPresetText() -> str:
+    values = parameters.STUDY_VALUES
+    return _("Study CT preset (M={layers}, θ={theta:g}, μ={mu:g})").format(**values)
 
 
 class UnsupervisedCTSeg(ScriptedLoadableModule):
@@ -34,9 +90,17 @@ class UnsupervisedCTSeg(ScriptedLoadableModule):
 Segments a CT volume into tissue classes without any labels or training data. A small
 convolutional network is trained on the volume itself so that its output clusters are both
 similar in Hounsfield units and spatially smooth; the clusters are then numbered by mean HU, named
-after the HU range they fall in and returned as a segmentation.
-See the <a href="https://github.com/UnsupervisedCTSeg/SlicerUnsupervisedCTSeg">project page</a>
-for documentation.
+after the HU range they fall in and returned as a segmentation with one coloured segment per label,
+3D surfaces, a table of the labels and a chart of how the loss and the label count evolved.
+<p><b>Preview current slice</b> segments only the axial slice shown in the Red view into a separate
+"&lt;input&gt; preview" segmentation, to try parameters in seconds. <b>Apply</b> segments the whole
+volume in the background; press it again (it reads <b>Cancel</b> while running) to stop within
+about one training iteration, leaving the scene as it was. <b>Study CT preset</b> sets M, θ and μ
+to the CT study's best configuration, <b>Our defaults</b> sets them back.</p>
+<p>Parameters:</p>
+""") + parameterHelp() + _("""
+<p>See the <a href="https://github.com/UnsupervisedCTSeg/SlicerUnsupervisedCTSeg">project page</a>
+for documentation, the command-line tool and batch use from the Python console.</p>
 """)
         self.parent.acknowledgementText = _("""
 The method follows A. Kanezaki, "Unsupervised image segmentation by backpropagation",
@@ -45,6 +109,278 @@ W. Kim, A. Kanezaki, M. Tanaka, "Unsupervised learning of image segmentation bas
 differentiable feature clustering", IEEE Transactions on Image Processing 29, 2020.
 """)
 
+        # Sample Data exists only once the application has started.
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+#
+# Sample data: a synthetic CT phantom, generated rather than downloaded
+#
+
+
+def registerSampleData():
+    """Add the generated phantom to the Sample Data module."""
+    import SampleData
+
+    logic = SampleData.SampleDataLogic
+    if hasattr(logic, "registerCustomSampleDataCategory"):  # Slicer 5.10 and later
+        logic.registerCustomSampleDataCategory(MODULE_NAME, title=_("Unsupervised CT Segmentation"))
+    logic.registerCustomSampleDataSource(
+        category=MODULE_NAME,
+        sampleName=PHANTOM_SAMPLE_NAME,
+        thumbnailFileName=os.path.join(_moduleDir(), "Resources", "Icons", "UnsupervisedCTSeg.png"),
+        # Nothing is downloaded: the Sample Data button calls customDownloader instead. A source
+        # still needs one uri/file name; the placeholder is never fetched from the button.
+        uris="generated:UnsupervisedCTSegPhantom",
+        fileNames="UnsupervisedCTSegPhantom.nrrd",
+        nodeNames=PHANTOM_SAMPLE_NAME,
+        customDownloader=loadPhantomSample,
+    )
+
+
+def loadPhantomSample(source=None):
+    """Sample Data's customDownloader: build the phantom volume in the scene and show it."""
+    with slicer.util.tryWithErrorDisplay(_("Failed to create the phantom."), waitCursor=True):
+        slicerlogic = importSlicerLogic()
+        if slicerlogic is None:
+            return None
+        volumeNode = slicerlogic.phantomVolumeNode(slicer.mrmlScene, name=PHANTOM_SAMPLE_NAME)
+        slicer.util.setSliceViewerLayers(background=volumeNode, fit=True)
+        return volumeNode
+
+
+#
+# Python requirements: PyTorch through the PyTorch extension, the rest through pip
+#
+
+
+def requirementsFilePath() -> str:
+    return os.path.join(_moduleDir(), "Resources", "requirements.txt")
+
+
+def readRequirements(path=None) -> list:
+    with open(path or requirementsFilePath(), encoding="utf-8") as f:
+        lines = (line.split("#", 1)[0].strip() for line in f)
+        return [line for line in lines if line]
+
+
+def missingRequirements(requirements) -> list:
+    """The requirements that are not installed, or installed in a version outside the range."""
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:  # no version check without 'packaging'; presence is still checked
+        Requirement = None
+    missing = []
+    for requirement in requirements:
+        name = re.match(r"[A-Za-z0-9._-]+", requirement).group(0)
+        try:
+            version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(requirement)
+            continue
+        if Requirement is not None and not Requirement(requirement).specifier.contains(version, prereleases=True):
+            missing.append(requirement)
+    return missing
+
+
+def ensureTorch() -> bool:
+    """True when torch imports; otherwise offer to install it with the PyTorch extension."""
+    if importlib.util.find_spec("torch") is not None:
+        return True
+    try:
+        import PyTorchUtils
+    except ImportError:
+        slicer.util.errorDisplay(_(
+            "This module needs PyTorch, which is installed by the 'PyTorch' extension. Install that "
+            "extension from the Extensions Manager, restart the application and try again."))
+        return False
+    torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=True, torchVersionRequirement=TORCH_REQUIREMENT)
+    importlib.invalidate_caches()
+    return torch is not None
+
+
+def ensureRequirements() -> bool:
+    """True when PyTorch and Resources/requirements.txt are installed, installing them if the user agrees."""
+    if not ensureTorch():
+        return False
+    missing = missingRequirements(readRequirements())
+    if not missing:
+        return True
+    if not slicer.util.confirmOkCancelDisplay(
+            _("Unsupervised CT Segmentation needs these Python packages, which are missing or too old:\n\n"
+              "{packages}\n\nInstall them now? This downloads them with pip and can take a few minutes.").format(
+                packages="\n".join(missing)),
+            windowTitle=_("Install Python packages")):
+        return False
+    with slicer.util.WaitCursor():
+        slicer.util.pip_install(missing)
+    importlib.invalidate_caches()
+    return True
+
+
+def importSlicerLogic():
+    """The slicerlogic module, after installing what it needs if the user agrees; None if they decline."""
+    try:
+        from UnsupervisedCTSegLib import slicerlogic
+        return slicerlogic
+    except ImportError:
+        if not ensureRequirements():
+            return None
+    from UnsupervisedCTSegLib import slicerlogic
+    return slicerlogic
+
+
+def deviceName(forceCPU: bool):
+    """"CUDA GPU <name>" or "CPU (n threads)"; None while PyTorch is not installed (never installs it)."""
+    if importlib.util.find_spec("torch") is None:
+        return None
+    import torch
+
+    if not forceCPU and torch.cuda.is_available():
+        return _("CUDA GPU {name}").format(name=torch.cuda.get_device_name(0))
+    return _("CPU ({threads} threads)").format(threads=torch.get_num_threads())
+
+
+def deviceDescription(forceCPU: bool) -> str:
+    """The panel's device line."""
+    name = deviceName(forceCPU)
+    if name is None:
+        return _("Will run on: not known yet (PyTorch is installed on the first run)")
+    return _("Will run on: {device}").format(device=name)
+
+
+def runsOnGPU(settings) -> bool:
+    if settings.device == "cpu" or importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def isOutOfMemory(error) -> bool:
+    """True for CUDA out-of-memory, also when the engine re-raised it as InputError (kept as __cause__)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if type(error).__name__ == "OutOfMemoryError" or "out of memory" in str(error).lower():
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def formatSeconds(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 90:
+        return _("{s} s").format(s=seconds)
+    if seconds < 5400:
+        return _("{m} min").format(m=int(round(seconds / 60)))
+    return _("{h:.1f} h").format(h=seconds / 3600)
+
+
+#
+# UnsupervisedCTSegParameterNode
+#
+
+
+def _annotation(p):
+    """Annotated type of one table row: range or choices, and the default."""
+    extras = []
+    if p.choices:
+        extras.append(Choice(list(p.choices)))
+    elif p.kind in (int, float) and p.minimum is not None:
+        extras.append(WithinRange(p.kind(p.minimum), p.kind(p.maximum)))
+    extras.append(Default(p.kind(p.default)))
+    return Annotated[(p.kind, *extras)]
+
+
+def _makeParameterNodeClass():
+    """The typed parameter node, built from parameters.PARAMETERS so the fields cannot drift.
+
+    parameterNodeWrapper reads the class's annotations with typing.get_type_hints, so a class made
+    with type() and an __annotations__ dict is the same to it as one written out by hand.
+    """
+    annotations = {
+        "inputVolume": vtkMRMLScalarVolumeNode,
+        "outputSegmentation": vtkMRMLSegmentationNode,
+    }
+    for p in parameters.PARAMETERS:
+        annotations[p.name] = _annotation(p)
+    namespace = {
+        "__annotations__": annotations,
+        "__module__": __name__,
+        "__doc__": "The panel's parameters: the input and output nodes, then one field per parameters.PARAMETERS row.",
+    }
+    return parameterNodeWrapper(type("UnsupervisedCTSegParameterNode", (), namespace))
+
+
+UnsupervisedCTSegParameterNode = _makeParameterNodeClass()
+
+
+def getParameterNode() -> UnsupervisedCTSegParameterNode:
+    """The module's singleton parameter node in the scene, wrapped (created when missing)."""
+    store = ScriptedLoadableModuleLogic()
+    store.moduleName = MODULE_NAME
+    return UnsupervisedCTSegParameterNode(store.getParameterNode())
+
+
+#
+# Background run
+#
+
+
+class _Job:
+    """One segmentation running in a worker thread; the GUI thread polls it with a QTimer.
+
+    Why a thread and not a child process: torch releases the GIL inside its kernels, so the GUI
+    stays responsive while the network trains; the volume (hundreds of MB) need not be serialised
+    to another process; and the worker only calls the pure engine (logic.segment), which never
+    touches the scene: the scene is changed in the GUI thread alone, by applyResult when the job
+    ends. Cancelling sets an Event that the engine checks every iteration.
+    """
+
+    def __init__(self, logic, volumeNode, volume, settings, preview, outputNode=None, createLabelmap=False):
+        self.logic = logic
+        self.volumeNode = volumeNode
+        self.outputNode = outputNode  # None: applyResult creates a segmentation
+        self.createLabelmap = createLabelmap
+        self.volume = volume
+        self.settings = settings
+        self.preview = preview
+        self.device = ""  # "CUDA GPU <name>" or "CPU (n threads)", for the status line
+        self.progress = queue.Queue()
+        self.cancel = threading.Event()
+        self.discard = False  # set when the scene is closed under the job: nothing is applied
+        self.result = None
+        self.error = None
+        self.details = ""
+        self.started = time.monotonic()
+        self.thread = threading.Thread(target=self._run, name="UnsupervisedCTSeg worker", daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def _run(self):
+        try:
+            self.result = self.logic.segment(self.volume, self.settings, progress=self.progress.put, cancel=self.cancel)
+        except Exception as error:
+            self.details = traceback.format_exc()
+            # Drop the frames (and the GPU tensors they hold) so a rerun gets the memory back.
+            chained, seen = error, set()
+            while chained is not None and id(chained) not in seen:
+                seen.add(id(chained))
+                chained.__traceback__ = None
+                chained = chained.__cause__ or chained.__context__
+            self.error = error
+
+    def latestProgress(self):
+        """The newest Progress queued since the last call, or None."""
+        latest = None
+        while True:
+            try:
+                latest = self.progress.get_nowait()
+            except queue.Empty:
+                return latest
+
 
 #
 # UnsupervisedCTSegWidget
@@ -52,54 +388,374 @@ differentiable feature clustering", IEEE Transactions on Image Processing 29, 20
 
 
 class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """The module panel: pick a CT volume and segment it."""
+    """The module panel: pick a CT volume, preview one slice, segment the volume in the background."""
 
     def __init__(self, parent=None) -> None:
-        """Called when the user opens the module the first time and the widget is initialized."""
         ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)  # needed for scene observation
-        self.ui = None
+        VTKObservationMixin.__init__(self)  # needed for parameter node observation
+        self.logic = None  # UnsupervisedCTSegLogic, created once its requirements are installed
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._job = None
+        self._pollTimer = None
+        self._deviceForceCPU = None  # forceCPU value the device line was computed for
 
     def setup(self) -> None:
-        """Called when the user opens the module the first time and the widget is initialized."""
         ScriptedLoadableModuleWidget.setup(self)
 
-        # Load widget from .ui file (created by Qt Designer).
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/UnsupervisedCTSeg.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
 
-        # Set scene in MRML widgets. The top-level qMRMLWidget's "mrmlSceneChanged(vtkMRMLScene*)"
-        # signal is connected to each MRML widget's "setMRMLScene(vtkMRMLScene*)" slot in the .ui file.
+        # The .ui connects the top-level qMRMLWidget's mrmlSceneChanged(vtkMRMLScene*) signal to
+        # each node combo box's setMRMLScene(vtkMRMLScene*) slot.
         uiWidget.setMRMLScene(slicer.mrmlScene)
 
+        self.logic = self._createLogic()
+
+        self.ui.studyPresetButton.text = studyPresetText()
+        self.ui.ourDefaultsButton.toolTip = _(
+            "Set M, θ and μ back to this module's defaults (M={layers}, θ={theta:g}, μ={mu:g}), which keep small "
+            "tissues such as bone apart; the other parameters are left as they are.").format(**parameters.OUR_VALUES)
+        self.ui.progressBar.hide()
+
+        self._pollTimer = qt.QTimer()
+        self._pollTimer.setInterval(POLL_INTERVAL_MS)
+        self._pollTimer.connect("timeout()", self._poll)
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.ui.inputSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateApplyButton)
+
+        self.ui.ourDefaultsButton.connect("clicked(bool)", lambda checked: self._setValues(parameters.OUR_VALUES))
+        self.ui.studyPresetButton.connect("clicked(bool)", lambda checked: self._setValues(parameters.STUDY_VALUES))
+        self.ui.previewButton.connect("clicked(bool)", self.onPreviewButton)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.updateApplyButton()
+
+        self.initializeParameterNode()
+        # Importing torch takes a moment: let the panel appear first.
+        qt.QTimer.singleShot(0, self._updateDeviceLabel)
 
     def cleanup(self) -> None:
-        """Called when the application closes and the module widget is destroyed."""
+        """Called when the application closes or the module is reloaded."""
+        if self._job is not None:
+            self._job.discard = True
+            self._job.cancel.set()
+            self._job.thread.join(timeout=5.0)  # stops within about one iteration
+            self._job = None
+        if self._pollTimer is not None:
+            self._pollTimer.stop()
         self.removeObservers()
 
-    def onSceneEndClose(self, caller, event) -> None:
-        """Called just after the scene is closed."""
-        self.updateApplyButton()
+    def enter(self) -> None:
+        self.initializeParameterNode()
 
-    def updateApplyButton(self, *args) -> None:
-        if self.ui is None:
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        if self._job is not None:  # the nodes it would write to are going away
+            self._job.discard = True
+            self._job.cancel.set()
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    # Parameter node
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(getParameterNode())
+        if not self._parameterNode.inputVolume:
+            for node in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode"):
+                if not node.IsA("vtkMRMLLabelMapVolumeNode"):
+                    self._parameterNode.inputVolume = node
+                    break
+
+    def setParameterNode(self, inputParameterNode) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            # Widgets are bound by their "SlicerParameterName" dynamic property set in the .ui file.
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        self._onParameterNodeModified()
+
+    def _onParameterNodeModified(self, caller=None, event=None) -> None:
+        self._updateButtons()
+        if self._parameterNode and self._deviceForceCPU is not None and self._parameterNode.forceCPU != self._deviceForceCPU:
+            self._updateDeviceLabel()
+
+    def _parameterValues(self) -> dict:
+        return {p.name: self._parameterNode.getValue(p.name) for p in parameters.PARAMETERS}
+
+    def _setValues(self, values: dict) -> None:
+        if not self._parameterNode:
             return
-        hasInput = self.ui.inputSelector.currentNode() is not None
-        self.ui.applyButton.enabled = hasInput
-        self.ui.applyButton.toolTip = (_("Segment the input volume.") if hasInput
-                                       else _("Select an input volume."))
+        with slicer.util.NodeModify(self._parameterNode):
+            for name, value in values.items():
+                self._parameterNode.setValue(name, parameters.BY_NAME[name].kind(value))
+
+    # Display
+
+    def _updateDeviceLabel(self) -> None:
+        if not self._parameterNode:
+            return
+        forceCPU = self._parameterNode.forceCPU
+        try:
+            self.ui.deviceLabel.text = deviceDescription(forceCPU)
+        except Exception as error:  # a broken torch install must not break the panel
+            logging.warning("Could not query the PyTorch device: %s", error)
+            self.ui.deviceLabel.text = _("Will run on: unknown ({error})").format(error=error)
+        self._deviceForceCPU = forceCPU
+
+    def _updateButtons(self) -> None:
+        running = self._job is not None
+        hasInput = bool(self._parameterNode and self._parameterNode.inputVolume)
+        # The parameters stay editable during a run: the job took its own copy when it started.
+        self.ui.previewButton.enabled = hasInput and not running
+        if running:
+            cancelling = self._job.cancel.is_set()
+            self.ui.applyButton.text = _("Cancelling...") if cancelling else _("Cancel")
+            self.ui.applyButton.toolTip = _("Stop the run after the current iteration; the scene is left as it was.")
+            self.ui.applyButton.enabled = not cancelling
+        else:
+            self.ui.applyButton.text = _("Apply")
+            self.ui.applyButton.toolTip = (_("Segment the whole input volume. While it runs this button cancels the run.")
+                                           if hasInput else _("Select an input CT volume."))
+            self.ui.applyButton.enabled = hasInput
+
+    def _showProgress(self, progress, job) -> None:
+        self.ui.progressBar.value = int(round(1000 * progress.fraction))
+        text = _("iteration {i}/{n}, {labels} labels, loss {loss:.3f}").format(
+            i=progress.iteration, n=job.settings.iterations, labels=progress.labels, loss=progress.loss)
+        if progress.fraction > 0.02 and progress.fraction < 1.0:
+            left = progress.elapsed * (1.0 - progress.fraction) / progress.fraction
+            text += _(", ~{left} left").format(left=formatSeconds(left))
+        self.ui.progressBar.setFormat(text.replace("%", "%%"))
+        self.ui.statusLabel.text = _("{what} on {device}: {stage}, {elapsed} elapsed").format(
+            what=self._jobTitle(job), device=job.device, stage=progress.stage, elapsed=formatSeconds(progress.elapsed))
+
+    @staticmethod
+    def _jobTitle(job) -> str:
+        name = job.volumeNode.GetName() if job.volumeNode else ""
+        if job.preview:
+            return _("Previewing one slice of {name}").format(name=name)
+        return _("Segmenting {name}").format(name=name)
+
+    # Runs
+
+    def onPreviewButton(self) -> None:
+        self._start(preview=True)
 
     def onApplyButton(self) -> None:
-        """Run processing when the user clicks "Apply"."""
-        with slicer.util.tryWithErrorDisplay(_("Failed to segment the volume."), waitCursor=True):
-            volumeNode = self.ui.inputSelector.currentNode()
-            logging.info("Segmentation requested for %s", volumeNode.GetName() if volumeNode else None)
-            slicer.util.infoDisplay(_("Segmentation from this panel is not available in this version yet."))
+        if self._job is not None:
+            self.onCancel()
+        else:
+            self._start(preview=False)
+
+    def onCancel(self) -> None:
+        if self._job is None:
+            return
+        self._job.cancel.set()
+        self.ui.statusLabel.text = _("Cancelling: the run stops after the current iteration.")
+        self._updateButtons()
+
+    def _createLogic(self):
+        """The logic, or None while PyTorch or another requirement is missing (no questions asked here)."""
+        try:
+            from UnsupervisedCTSegLib.slicerlogic import UnsupervisedCTSegLogic
+        except ImportError as error:
+            logging.info("UnsupervisedCTSeg logic not loaded yet (%s); it is set up on the first run", error)
+            return None
+        return UnsupervisedCTSegLogic(slicer.mrmlScene)
+
+    def _ensureLogic(self) -> bool:
+        if self.logic is None:
+            slicerlogic = importSlicerLogic()
+            if slicerlogic is None:
+                return False
+            self.logic = slicerlogic.UnsupervisedCTSegLogic(slicer.mrmlScene)
+            self._updateDeviceLabel()
+        return True
+
+    def _redSliceCenterRAS(self):
+        """A RAS point on the Red slice plane: the translation column of its SliceToRAS matrix."""
+        sliceNode = None
+        layoutManager = slicer.app.layoutManager()
+        if layoutManager is not None and layoutManager.sliceWidget("Red") is not None:
+            sliceNode = layoutManager.sliceWidget("Red").mrmlSliceNode()
+        if sliceNode is None:
+            sliceNode = slicer.mrmlScene.GetNodeByID("vtkMRMLSliceNodeRed")
+        if sliceNode is None:
+            raise RuntimeError(_("There is no Red slice view to take the current slice from."))
+        sliceToRAS = sliceNode.GetSliceToRAS()
+        return [sliceToRAS.GetElement(row, 3) for row in range(3)]
+
+    def _confirmLongCPURun(self, volume, settings) -> bool:
+        if runsOnGPU(settings):
+            return True
+        from UnsupervisedCTSegLib.estimate import estimate_seconds
+
+        self.ui.statusLabel.text = _("Estimating how long the run takes on the CPU (a few seconds)...")
+        slicer.app.processEvents()
+        with slicer.util.WaitCursor():
+            seconds = estimate_seconds(volume, settings)  # times a few real training steps
+        self.ui.statusLabel.text = ""
+        if seconds <= LONG_CPU_RUN_SECONDS:
+            return True
+        return slicer.util.confirmOkCancelDisplay(
+            _("This run uses the CPU and is estimated to take about {duration}.\n\n"
+              "You can keep working while it runs and cancel it at any time. A CUDA GPU, fewer "
+              "iterations, fewer filters (p) or 'Preview current slice' are faster. Start it?").format(
+                duration=formatSeconds(seconds)),
+            windowTitle=_("Long run on the CPU"))
+
+    def _start(self, preview: bool) -> None:
+        if self._job is not None or not self._parameterNode:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Failed to start the segmentation.")):
+            volumeNode = self._parameterNode.inputVolume
+            if volumeNode is None:
+                slicer.util.errorDisplay(_("Select an input CT volume first."))
+                return
+            if not self._ensureLogic():
+                self.ui.statusLabel.text = _("Not started: the required Python packages are not installed.")
+                return
+            settings = parameters.settings_from_parameters(self._parameterValues())
+            with slicer.util.WaitCursor():
+                if preview:
+                    sliceIndex = self.logic.sliceIndexFromRAS(volumeNode, self._redSliceCenterRAS())
+                    volume = self.logic.axialSliceVolume(volumeNode, sliceIndex)
+                else:
+                    volume = self.logic.volumeFromNode(volumeNode)
+            if not self._confirmLongCPURun(volume, settings):
+                self.ui.statusLabel.text = _("Not started.")
+                return
+            self._job = _Job(self.logic, volumeNode, volume, settings, preview,
+                             outputNode=None if preview else self._parameterNode.outputSegmentation,
+                             createLabelmap=False if preview else self._parameterNode.createLabelmap)
+            self._job.device = deviceName(settings.device == "cpu") or ""
+            self._job.start()
+            self.ui.progressBar.value = 0
+            self.ui.progressBar.setFormat(_("starting"))
+            self.ui.progressBar.show()
+            self.ui.statusLabel.text = _("{what} on {device}").format(what=self._jobTitle(self._job), device=self._job.device)
+            self._updateButtons()
+            self._pollTimer.start()
+
+    def _poll(self) -> None:
+        """QTimer slot in the GUI thread: show the newest progress; apply the result when the worker ends."""
+        job = self._job
+        if job is None:
+            self._pollTimer.stop()
+            return
+        progress = job.latestProgress()
+        if progress is not None and not job.cancel.is_set():
+            self._showProgress(progress, job)
+        if job.thread.is_alive():
+            return
+        self._pollTimer.stop()
+        self._job = None
+        self.ui.progressBar.hide()
+        self._updateButtons()
+        self._finish(job)
+
+    def _finish(self, job) -> None:
+        from UnsupervisedCTSegLib.errors import Cancelled
+
+        seconds = formatSeconds(time.monotonic() - job.started)
+        if job.discard:
+            self.ui.statusLabel.text = _("Stopped: the scene was closed.")
+            return
+        if job.cancel.is_set() or isinstance(job.error, Cancelled):
+            self.ui.statusLabel.text = _("Cancelled after {seconds}; the scene was left as it was.").format(seconds=seconds)
+            return
+        if job.error is not None:
+            self._reportError(job)
+            return
+        if not slicer.mrmlScene.IsNodePresent(job.volumeNode):
+            self.ui.statusLabel.text = _("Finished, but the input volume was removed meanwhile: nothing was added.")
+            return
+        with slicer.util.tryWithErrorDisplay(_("Failed to add the segmentation to the scene."), waitCursor=True):
+            self._applyResult(job)
+            self.ui.statusLabel.text = _("Done in {seconds}: {labels} labels.").format(
+                seconds=seconds, labels=len(job.result.tissues))
+
+    def _reportError(self, job) -> None:
+        from UnsupervisedCTSegLib.errors import InputError
+
+        error = job.error
+        self.ui.statusLabel.text = _("Failed: {error}").format(error=error)
+        if isOutOfMemory(error) and job.settings.device != "cpu":
+            try:
+                import torch
+
+                torch.cuda.empty_cache()
+            except Exception:
+                pass
+            if slicer.util.confirmOkCancelDisplay(
+                    _("The GPU ran out of memory:\n\n{error}\n\nRun again on the CPU? It is slower; "
+                      "'Force CPU' under Advanced stays on for later runs.").format(error=error),
+                    windowTitle=_("Out of GPU memory")):
+                self._parameterNode.forceCPU = True
+                self._start(job.preview)
+            return
+        if isinstance(error, InputError):
+            slicer.util.errorDisplay(str(error), windowTitle=_("Cannot segment this input"))
+        else:
+            slicer.util.errorDisplay(_("Segmentation failed.\n\n{error}").format(error=error), detailedText=job.details)
+
+    @staticmethod
+    def _previewNode(volumeNode):
+        """The "<input> preview" segmentation of earlier previews, or None."""
+        name = _("{name} preview").format(name=volumeNode.GetName())
+        node = slicer.mrmlScene.GetFirstNodeByName(name)
+        return node if node is not None and node.IsA("vtkMRMLSegmentationNode") else None
+
+    def _applyResult(self, job) -> None:
+        """GUI thread only: the one place a run changes the scene."""
+        volumeNode = job.volumeNode
+        previewNode = self._previewNode(volumeNode)
+        if job.preview:
+            name = _("{name} preview").format(name=volumeNode.GetName())
+            applied = self.logic.applyResult(volumeNode, job.result, segmentationNode=previewNode,
+                                             createLabelmap=False, name=name)
+        else:
+            outputNode = job.outputNode
+            if outputNode is not None and not slicer.mrmlScene.IsNodePresent(outputNode):
+                outputNode = None  # removed during the run: make a new one
+            applied = self.logic.applyResult(volumeNode, job.result, segmentationNode=outputNode,
+                                             createLabelmap=job.createLabelmap)
+            if self._parameterNode:
+                self._parameterNode.outputSegmentation = applied.segmentationNode  # the next run replaces it
+            if previewNode is not None and previewNode.GetDisplayNode() is not None:
+                previewNode.GetDisplayNode().SetVisibility(False)  # the whole volume supersedes the preview
+        self._showResult(volumeNode, applied, job.preview)
+
+    @staticmethod
+    def _showResult(volumeNode, applied, preview) -> None:
+        segmentationNode = applied.segmentationNode
+        segmentationNode.CreateDefaultDisplayNodes()
+        displayNode = segmentationNode.GetDisplayNode()
+        displayNode.SetVisibility(True)
+        displayNode.SetVisibility2D(True)
+        slicer.util.setSliceViewerLayers(background=volumeNode)
+        if preview:
+            return
+        segmentationNode.CreateClosedSurfaceRepresentation()
+        displayNode.SetVisibility3D(True)
+        if applied.plotChartNode is not None:
+            # Switches to a layout with a plot view when the current one has none.
+            slicer.modules.plots.logic().ShowChartInLayout(applied.plotChartNode)
+        layoutManager = slicer.app.layoutManager()
+        if layoutManager is not None and layoutManager.threeDViewCount > 0:
+            layoutManager.threeDWidget(0).threeDView().resetFocalPoint()
 
 
 #
@@ -108,33 +764,16 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
 
 class UnsupervisedCTSegTest(ScriptedLoadableModuleTest):
-    """Tests run by Slicer's self-test and by ctest (slicer_add_python_unittest)."""
+    """Runs the self-tests written once in UnsupervisedCTSegLib.selftests (also run by ctest)."""
 
     def setUp(self):
-        """Reset the state: a scene clear is enough."""
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        """Run as few or as many tests as needed here."""
-        self.setUp()
-        self.test_LibImports()
+        self.assertTrue(ensureRequirements(), "PyTorch and Resources/requirements.txt must be installed")
+        from UnsupervisedCTSegLib.selftests import ALL_TESTS
 
-    def test_LibImports(self):
-        """The engine package ships with the module and its core imports inside Slicer's Python."""
-        self.delayDisplay("Importing UnsupervisedCTSegLib")
-        import numpy as np
-
-        import UnsupervisedCTSegLib
-        from UnsupervisedCTSegLib.errors import InputError
-        from UnsupervisedCTSegLib.tissues import renumber_by_hu
-        from UnsupervisedCTSegLib.volume import Volume
-
-        self.assertTrue(hasattr(UnsupervisedCTSegLib, "__path__"))
-        volume = Volume(np.array([[[-1000.0, 40.0], [40.0, 700.0]]]), spacing=(0.8, 0.8, 5.0))
-        self.assertEqual(volume.shape, (1, 2, 2))
-        labels, tissues = renumber_by_hu(np.array([[[3, 1], [1, 2]]]), volume.hu)
-        self.assertEqual([t.label for t in tissues], [1, 2, 3])
-        self.assertEqual(int(labels[0, 0, 0]), 1)
-        with self.assertRaises(InputError):
-            Volume(np.zeros((2, 2)), spacing=(0.0, 1.0, 1.0))
-        self.delayDisplay("Test passed")
+        for test in ALL_TESTS:
+            self.setUp()
+            test(slicer.mrmlScene, self.delayDisplay)
+        self.delayDisplay("All UnsupervisedCTSeg self-tests passed")

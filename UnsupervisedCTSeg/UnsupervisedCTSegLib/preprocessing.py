@@ -9,7 +9,6 @@ channel of their own.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 # name -> (low HU, high HU) mapped to 0 and 1.
 WINDOWS = {
@@ -21,8 +20,10 @@ WINDOWS = {
 }
 
 
-def window_channels(hu, windows) -> torch.Tensor:
+def window_channels(hu, windows) -> "torch.Tensor":
     """Stack the named windows of `hu` (any shape, numpy or torch) on a new leading axis."""
+    import torch  # here, not at the top: the Slicer panel reads WINDOWS before torch is installed
+
     hu = torch.as_tensor(np.asarray(hu, dtype=np.float32) if not torch.is_tensor(hu) else hu, dtype=torch.float32)
     planes = []
     for name in windows:

@@ -12,6 +12,10 @@ import numpy as np
 
 from .errors import InputError
 
+# Slicer works in RAS, ITK/DICOM (and this package) in LPS: the two differ by flipping x and y.
+# The matrix is its own inverse, so it converts both ways.
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+
 
 @dataclass
 class Volume:
@@ -36,6 +40,19 @@ class Volume:
     def shape(self) -> tuple:
         return self.hu.shape
 
+    def ijk_to_lps(self) -> np.ndarray:
+        """4x4 matrix taking voxel indices (i, j, k, 1) = (x, y, z, 1) to LPS millimetres."""
+        matrix = np.eye(4)
+        matrix[:3, :3] = self.direction @ np.diag(self.spacing)
+        matrix[:3, 3] = self.origin
+        return matrix
+
+    def ijk_to_ras(self) -> np.ndarray:
+        """Slicer's IJKToRAS matrix of this grid (the LPS matrix with x and y flipped)."""
+        flip = np.eye(4)
+        flip[:3, :3] = LPS_TO_RAS
+        return flip @ self.ijk_to_lps()
+
     def with_array(self, array: np.ndarray) -> "Volume":
         """Same geometry, other voxels (used to attach labels or a slab to the input's grid)."""
         return Volume(array, self.spacing, self.origin, self.direction.copy(), self.source)
@@ -44,6 +61,22 @@ class Volume:
         """Axial slices start..stop-1 with the origin moved so the slab lies where it was."""
         origin = np.asarray(self.origin) + self.direction[:, 2] * self.spacing[2] * start
         return Volume(self.hu[start:stop], self.spacing, tuple(origin), self.direction.copy(), self.source)
+
+
+def geometry_from_ijk_to_ras(matrix) -> tuple:
+    """(spacing, LPS origin, LPS direction) of a grid given by Slicer's 4x4 IJKToRAS matrix.
+
+    The inverse of Volume.ijk_to_ras: the column lengths are the spacing, the unit columns the axis
+    directions, the last column the position of voxel (0, 0, 0).
+    """
+    matrix = np.asarray(matrix, dtype=float).reshape(4, 4)
+    spacing = np.linalg.norm(matrix[:3, :3], axis=0)
+    if not np.all(spacing > 0):
+        raise InputError(f"the IJK to RAS matrix has a zero-length axis (spacing {tuple(spacing)}): "
+                         "fix the volume's spacing")
+    direction = LPS_TO_RAS @ matrix[:3, :3] / spacing
+    origin = LPS_TO_RAS @ matrix[:3, 3]
+    return tuple(spacing), tuple(origin), direction
 
 
 def as_hu_array(array, source: str = "") -> np.ndarray:

@@ -141,10 +141,7 @@ def reference_image_geometry(volume: Volume) -> str:
     Stored as the segmentation's reference geometry so Slicer's Segment Editor keeps editing on the
     CT's own grid.
     """
-    lps_to_ras = np.diag([-1.0, -1.0, 1.0])
-    matrix = np.eye(4)
-    matrix[:3, :3] = lps_to_ras @ volume.direction @ np.diag(volume.spacing)
-    matrix[:3, 3] = lps_to_ras @ np.asarray(volume.origin)
+    matrix = volume.ijk_to_ras()
     nz, ny, nx = volume.shape
     numbers = [f"{v:.17g}" for v in matrix.ravel()] + [str(v) for v in (0, nx - 1, 0, ny - 1, 0, nz - 1)]
     return ";".join(numbers) + ";"

@@ -1,0 +1,389 @@
+"""The Slicer panel against the parameter table, without Qt or Slicer.
+
+The .ui file is read as XML: every parameter of parameters.PARAMETERS must have exactly one widget
+bound to it (the "SlicerParameterName" dynamic property that parameterNodeWrapper's connectGui
+looks for), of a class parameterNodeWrapper can connect to that kind, with the table's range,
+default, choices, label and tooltip. The module file is read with ast: its parameter node must be
+built from the same table, and it and the engine must import only what they are allowed to.
+"""
+from __future__ import annotations
+
+import ast
+import functools
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from UnsupervisedCTSegLib import parameters
+
+REPO = Path(__file__).resolve().parents[1]
+MODULE_DIR = REPO / "UnsupervisedCTSeg"
+UI_FILE = MODULE_DIR / "Resources" / "UI" / "UnsupervisedCTSeg.ui"
+MODULE_FILE = MODULE_DIR / "UnsupervisedCTSeg.py"
+LIB_DIR = MODULE_DIR / "UnsupervisedCTSegLib"
+
+NODE_PARAMETERS = {"inputVolume": "vtkMRMLScalarVolumeNode", "outputSegmentation": "vtkMRMLSegmentationNode"}
+ALL_NAMES = list(NODE_PARAMETERS) + [p.name for p in parameters.PARAMETERS]
+
+# Widget classes that Slicer 5.8's parameterNodeWrapper has a GUI connector for, per kind
+# (guiConnectors.py compares exact types, so subclasses do not count).
+WIDGET_CLASSES = {
+    int: {"QSpinBox", "QSlider"},
+    float: {"QDoubleSpinBox", "ctkSliderWidget", "ctkDoubleSpinBox", "ctkDoubleSlider", "qMRMLSliderWidget",
+            "qMRMLSpinBox"},
+    bool: {"QCheckBox", "ctkCheckBox"},
+    "choice": {"QComboBox", "ctkComboBox"},
+    "node": {"qMRMLNodeComboBox"},
+}
+
+# Modules a Slicer module file may import: the application's own, the standard library, our package.
+SLICER_NAMES = {"slicer", "qt", "ctk", "vtk"}
+# Imported only inside functions, when a run needs them: Slicer's Sample Data module, the PyTorch
+# extension's module, PyTorch itself and 'packaging' (shipped with pip) for version checks.
+LAZY_NAMES = {"SampleData", "PyTorchUtils", "torch", "packaging"}
+ENGINE_EXCEPTIONS = {"slicerlogic.py", "selftests.py"}  # the two package files that may use slicer
+
+
+# --- .ui helpers -------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def ui_root() -> ET.Element:
+    """The parsed .ui, parsed once so elements can be compared by identity."""
+    return ET.parse(UI_FILE).getroot()
+
+
+def value_of(prop: ET.Element):
+    """The typed value of a <property> element."""
+    child = prop[0]
+    if child.tag == "number":
+        return int(child.text)
+    if child.tag == "double":
+        return float(child.text)
+    if child.tag == "bool":
+        return child.text == "true"
+    if child.tag == "string":
+        return child.text or ""
+    if child.tag == "stringlist":
+        return [s.text for s in child.findall("string")]
+    if child.tag in ("enum", "set"):
+        return child.text
+    if child.tag in ("rect", "size"):
+        return {c.tag: int(c.text) for c in child}
+    raise AssertionError(f"unexpected property type <{child.tag}>")
+
+
+def props(widget: ET.Element) -> dict:
+    """The widget's own properties (not its children's)."""
+    return {p.get("name"): value_of(p) for p in widget.findall("property")}
+
+
+def bound_widgets() -> dict:
+    """SlicerParameterName -> list of widget elements carrying it."""
+    found = {}
+    for widget in ui_root().iter("widget"):
+        name = props(widget).get("SlicerParameterName")
+        if name is not None:
+            found.setdefault(name, []).append(widget)
+    return found
+
+
+def widget_for(name: str) -> ET.Element:
+    widgets = bound_widgets()[name]
+    assert len(widgets) == 1
+    return widgets[0]
+
+
+def combo_items(widget: ET.Element) -> list:
+    return [value_of(item.find("property")) for item in widget.findall("item")]
+
+
+def form_label(widget: ET.Element) -> str:
+    """Text of the QLabel in column 0 of the form-layout row holding `widget` in column 1."""
+    for layout in ui_root().iter("layout"):
+        items = layout.findall("item")
+        for item in items:
+            if item.find("widget") is widget and item.get("column") == "1":
+                for other in items:
+                    if other.get("row") == item.get("row") and other.get("column") == "0":
+                        return props(other.find("widget"))["text"]
+    raise AssertionError(f"{widget.get('name')} is not in column 1 of a form layout")
+
+
+def widgets_by_name() -> dict:
+    return {w.get("name"): w for w in ui_root().iter("widget")}
+
+
+def kind_key(p):
+    return "choice" if p.choices else p.kind
+
+
+# --- .ui against the table ---------------------------------------------------------------------
+
+
+def test_every_parameter_has_exactly_one_widget():
+    widgets = bound_widgets()
+    for name in ALL_NAMES:
+        assert len(widgets.get(name, [])) == 1, f"{name}: {len(widgets.get(name, []))} widgets bound"
+
+
+def test_no_widget_names_an_unknown_parameter():
+    unknown = set(bound_widgets()) - set(ALL_NAMES)
+    assert not unknown, f"widgets bound to parameters the table does not have: {sorted(unknown)}"
+
+
+def test_binding_property_is_dynamic():
+    """Designer writes dynamic properties with stdset="0"; Qt then stores them on the widget as is."""
+    for widget in ui_root().iter("widget"):
+        for prop in widget.findall("property"):
+            if prop.get("name") == "SlicerParameterName":
+                assert prop.get("stdset") == "0", widget.get("name")
+
+
+@pytest.mark.parametrize("p", parameters.PARAMETERS, ids=lambda p: p.name)
+def test_widget_class_suits_the_kind(p):
+    klass = widget_for(p.name).get("class")
+    assert klass in WIDGET_CLASSES[kind_key(p)], f"{p.name} ({kind_key(p)}) bound to a {klass}"
+
+
+@pytest.mark.parametrize("p", [p for p in parameters.PARAMETERS if p.kind in (int, float) and not p.choices],
+                         ids=lambda p: p.name)
+def test_number_range_and_default_are_the_tables(p):
+    values = props(widget_for(p.name))
+    assert values.get("minimum") == p.minimum, f"{p.name} minimum"
+    assert values.get("maximum") == p.maximum, f"{p.name} maximum"
+    assert values.get("value") == p.default, f"{p.name} value"
+    assert p.minimum <= p.default <= p.maximum
+    step = values.get("singleStep", 1)
+    assert 0 < step <= p.maximum - p.minimum, f"{p.name} singleStep {step}"
+    if p.kind is int:
+        assert all(isinstance(values[k], int) for k in ("minimum", "maximum", "value")), p.name
+
+
+@pytest.mark.parametrize("p", [p for p in parameters.PARAMETERS if p.kind is float], ids=lambda p: p.name)
+def test_float_decimals_represent_the_table(p):
+    values = props(widget_for(p.name))
+    decimals = values.get("decimals", 2)  # Qt's and CTK's default
+    for key, number in (("value", p.default), ("minimum", p.minimum), ("maximum", p.maximum)):
+        assert round(number, decimals) == number, f"{p.name} {key} {number} needs more than {decimals} decimals"
+    for preset in (parameters.STUDY_VALUES, parameters.OUR_VALUES):
+        if p.name in preset:
+            assert round(preset[p.name], decimals) == preset[p.name], f"{p.name} preset {preset[p.name]}"
+    assert round(values.get("singleStep", 1.0), decimals) == values.get("singleStep", 1.0)
+
+
+@pytest.mark.parametrize("p", [p for p in parameters.PARAMETERS if p.choices], ids=lambda p: p.name)
+def test_combobox_items_are_the_choices_and_default_is_current(p):
+    widget = widget_for(p.name)
+    items = combo_items(widget)
+    assert items == list(p.choices), f"{p.name} items"
+    assert items[props(widget).get("currentIndex", 0)] == p.default
+
+
+@pytest.mark.parametrize("p", [p for p in parameters.PARAMETERS if p.kind is bool], ids=lambda p: p.name)
+def test_checkbox_default_is_the_tables(p):
+    assert props(widget_for(p.name)).get("checked", False) == p.default
+
+
+@pytest.mark.parametrize("p", parameters.PARAMETERS, ids=lambda p: p.name)
+def test_label_and_tooltip_are_the_tables(p):
+    widget = widget_for(p.name)
+    assert form_label(widget) == p.label + ":"
+    assert props(widget).get("toolTip") == p.tooltip
+
+
+def test_presets_hold_known_parameters_within_range():
+    for preset in (parameters.STUDY_VALUES, parameters.OUR_VALUES):
+        assert set(preset) == {"layers", "theta", "mu"}
+        for name, value in preset.items():
+            p = parameters.BY_NAME[name]
+            assert p.minimum <= value <= p.maximum
+
+
+# --- the rest of the panel ---------------------------------------------------------------------
+
+
+def test_node_selectors():
+    inp, out = props(widget_for("inputVolume")), props(widget_for("outputSegmentation"))
+    assert widget_for("inputVolume").get("class") == widget_for("outputSegmentation").get("class") == "qMRMLNodeComboBox"
+    assert inp["nodeTypes"] == [NODE_PARAMETERS["inputVolume"]]
+    assert inp["showChildNodeTypes"] is False  # no labelmaps
+    assert out["nodeTypes"] == [NODE_PARAMETERS["outputSegmentation"]]
+    assert out["noneEnabled"] and out["addEnabled"] and out["renameEnabled"]
+    assert out["noneDisplay"] == "Create new segmentation"
+
+
+def test_every_node_combobox_gets_the_scene():
+    root = ui_root()
+    top = root.find("widget")
+    assert top.get("class") == "qMRMLWidget"
+    combos = {w.get("name") for w in root.iter("widget") if w.get("class") == "qMRMLNodeComboBox"}
+    connected = {c.findtext("receiver") for c in root.iter("connection")
+                 if c.findtext("sender") == top.get("name")
+                 and c.findtext("signal") == "mrmlSceneChanged(vtkMRMLScene*)"
+                 and c.findtext("slot") == "setMRMLScene(vtkMRMLScene*)"}
+    assert combos and combos <= connected
+
+
+def test_custom_widgets_are_declared():
+    root = ui_root()
+    used = {w.get("class") for w in root.iter("widget") if not w.get("class").startswith("Q")}
+    declared = {c.findtext("class") for c in root.iter("customwidget")}
+    assert used <= declared, f"undeclared custom widgets: {sorted(used - declared)}"
+    for custom in root.iter("customwidget"):
+        assert custom.findtext("header") == custom.findtext("class") + ".h"
+    containers = {c.findtext("class") for c in root.iter("customwidget") if c.findtext("container") == "1"}
+    assert {"qMRMLWidget", "ctkCollapsibleButton"} <= containers
+
+
+def test_panel_has_sections_buttons_progress_and_status():
+    widgets = widgets_by_name()
+    expected = {
+        "inputsCollapsibleButton": "ctkCollapsibleButton", "parametersCollapsibleButton": "ctkCollapsibleButton",
+        "advancedCollapsibleButton": "ctkCollapsibleButton", "previewButton": "QPushButton",
+        "applyButton": "QPushButton", "ourDefaultsButton": "QPushButton", "studyPresetButton": "QPushButton",
+        "progressBar": "QProgressBar", "statusLabel": "QLabel", "deviceLabel": "QLabel",
+    }
+    for name, klass in expected.items():
+        assert name in widgets and widgets[name].get("class") == klass, name
+    assert props(widgets["inputsCollapsibleButton"])["text"] == "Inputs and outputs"
+    assert props(widgets["parametersCollapsibleButton"])["text"] == "Parameters"
+    assert props(widgets["advancedCollapsibleButton"]).get("collapsed") is True
+    assert props(widgets["applyButton"])["text"] == "Apply"
+    assert props(widgets["previewButton"])["text"] == "Preview current slice"
+    assert props(widgets["ourDefaultsButton"])["text"] == "Our defaults"
+    # The advanced knobs are in the Advanced section, the main ones in Parameters.
+    advanced = {props(w).get("SlicerParameterName") for w in widgets["advancedCollapsibleButton"].iter("widget")}
+    main = {props(w).get("SlicerParameterName") for w in widgets["parametersCollapsibleButton"].iter("widget")}
+    assert {"variant", "mode", "layers", "theta", "mu", "iterations"} <= main
+    assert {"channels", "minLabels", "seed", "superpixels", "kmeansK", "forceCPU", "createLabelmap"} <= advanced
+    assert "deviceLabel" in {w.get("name") for w in widgets["advancedCollapsibleButton"].iter("widget")}
+
+
+def test_study_button_text_names_the_preset():
+    text = props(widgets_by_name()["studyPresetButton"])["text"]
+    v = parameters.STUDY_VALUES
+    assert text == f"Study CT preset (M={v['layers']}, θ={v['theta']:g}, μ={v['mu']:g})"
+
+
+# --- the module file ---------------------------------------------------------------------------
+
+
+def module_tree() -> ast.Module:
+    return ast.parse(MODULE_FILE.read_text(encoding="utf-8"), filename=str(MODULE_FILE))
+
+
+def imported_roots(tree, top_level_only=False) -> set:
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    roots = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:  # relative ones stay in the package
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_module_file_compiles():
+    compile(MODULE_FILE.read_text(encoding="utf-8"), str(MODULE_FILE), "exec")
+
+
+def test_module_file_imports_only_slicer_std_and_our_package():
+    allowed = SLICER_NAMES | {"UnsupervisedCTSegLib"} | set(sys.stdlib_module_names)
+    tree = module_tree()
+    everything = imported_roots(tree)
+    assert everything <= allowed | LAZY_NAMES, f"unexpected imports: {sorted(everything - allowed - LAZY_NAMES)}"
+    # The module must load before PyTorch or Sample Data exist: those only inside functions.
+    top = imported_roots(tree, top_level_only=True)
+    assert top <= allowed, f"imported at load time: {sorted(top - allowed)}"
+
+
+def test_module_file_imports_only_torch_free_parts_of_the_package_at_load_time():
+    """At load time only the parameter table; the logic, engine and self-tests once a run starts."""
+    for node in module_tree().body:
+        if isinstance(node, ast.ImportFrom) and node.module.startswith("UnsupervisedCTSegLib"):
+            names = {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+            assert names <= {"UnsupervisedCTSegLib", "UnsupervisedCTSegLib.parameters"}, names
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("UnsupervisedCTSegLib"):
+                    assert alias.name == "UnsupervisedCTSegLib.parameters", alias.name
+
+
+def test_parameter_table_imports_without_torch():
+    """The module file imports the table when Slicer starts, before PyTorch is installed."""
+    code = ("import sys; sys.modules['torch'] = None; "
+            f"sys.path.insert(0, {str(MODULE_DIR)!r}); "
+            "import UnsupervisedCTSegLib.parameters")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, (
+        "UnsupervisedCTSegLib.parameters needs torch at import time, so the Slicer module cannot load "
+        "before PyTorch is installed:\n" + run.stderr[-1500:])
+
+
+def test_module_defines_slicer_classes():
+    classes = {node.name: node for node in module_tree().body if isinstance(node, ast.ClassDef)}
+    bases = lambda name: {b.id for b in classes[name].bases if isinstance(b, ast.Name)}
+    assert "ScriptedLoadableModule" in bases("UnsupervisedCTSeg")
+    assert "ScriptedLoadableModuleWidget" in bases("UnsupervisedCTSegWidget")
+    assert "ScriptedLoadableModuleTest" in bases("UnsupervisedCTSegTest")
+    test_methods = {n.name for n in classes["UnsupervisedCTSegTest"].body if isinstance(n, ast.FunctionDef)}
+    assert {"setUp", "runTest"} <= test_methods
+
+
+def test_parameter_node_is_built_from_the_table():
+    tree = module_tree()
+    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    assigned = [node for node in tree.body if isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "UnsupervisedCTSegParameterNode" for t in node.targets)]
+    assert len(assigned) == 1, "UnsupervisedCTSegParameterNode must be assigned once at module level"
+    call = assigned[0].value
+    assert isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in functions
+    builder = functions[call.func.id]
+
+    def names_in(node):
+        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+    def uses_table(node):
+        return any(isinstance(n, ast.Attribute) and n.attr == "PARAMETERS"
+                   and isinstance(n.value, ast.Name) and n.value.id == "parameters" for n in ast.walk(node))
+
+    assert uses_table(builder), "the parameter node must be built from parameters.PARAMETERS"
+    assert "parameterNodeWrapper" in names_in(builder)
+    # The two node fields, with their MRML classes.
+    node_fields = {}
+    for d in (n for n in ast.walk(builder) if isinstance(n, ast.Dict)):
+        for key, value in zip(d.keys, d.values):
+            if isinstance(key, ast.Constant) and key.value in NODE_PARAMETERS and isinstance(value, ast.Name):
+                node_fields[key.value] = value.id
+    assert node_fields == NODE_PARAMETERS
+    # Each table row becomes Annotated[kind, WithinRange | Choice, Default].
+    helpers = [functions[n] for n in names_in(builder) if n in functions] + [builder]
+    used = set().union(*(names_in(f) for f in helpers))
+    assert {"Annotated", "WithinRange", "Choice", "Default"} <= used
+
+
+def test_help_text_is_generated_from_the_table():
+    tree = module_tree()
+    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    assert "parameterHelp" in functions
+    assert any(isinstance(n, ast.Attribute) and n.attr == "PARAMETERS" for n in ast.walk(functions["parameterHelp"]))
+    module_class = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "UnsupervisedCTSeg")
+    calls = {n.func.id for n in ast.walk(module_class) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    assert "parameterHelp" in calls
+    source = MODULE_FILE.read_text(encoding="utf-8")
+    assert "Kanezaki" in source and "ICASSP" in source and "Transactions on Image Processing" in source
+
+
+# --- the engine stays free of Slicer -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(p for p in LIB_DIR.glob("*.py") if p.name not in ENGINE_EXCEPTIONS),
+                         ids=lambda p: p.name)
+def test_engine_module_never_imports_slicer_or_qt(path):
+    roots = imported_roots(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+    forbidden = roots & {"slicer", "qt", "ctk", "PythonQt", "SampleData", "PyTorchUtils"}
+    assert not forbidden, f"{path.name} imports {sorted(forbidden)}"

@@ -1,0 +1,219 @@
+"""How long a run will take, measured rather than guessed.
+
+Before starting a run that may take hours on a CPU the user wants a number. Speed depends on the
+machine, the device, the thread count and every setting, so no formula fits: instead a few real
+training steps (same network, same batch and crop or slice size, same loss) and one real inference
+pass are timed on the actual volume, and the run's cost is extrapolated from them.
+
+The measurement takes at most a few seconds however large the volume: it runs a handful of steps,
+and where one step on the real shape would itself take seconds (whole 512 x 512 slices on a CPU)
+it times two smaller centre crops and extrapolates with the measured growth of cost with size,
+because per-pixel cost rises with image size on a CPU (caches) and linear scaling would
+underestimate it.
+
+The estimate assumes all T iterations run; a run that reaches minLabels earlier is faster. Pure
+torch, no Slicer.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .device import pick_device
+from .preprocessing import window_channels
+from .settings import Settings
+from .superpixels import slic_slices
+from .tissues import renumber_by_hu
+from .training import (build_model, continuity_weights, inference_batch, make_optimizer, network_input,
+                       train_step)
+from .volume import Volume
+
+CALIBRATION_STEPS = 2  # timed training steps, after one untimed warm-up step
+TRAIN_PIXELS = 2 ** 16  # pixels per timed step (all slices of the batch) before crops are used
+INFERENCE_PIXELS = 2 ** 18  # pixels of the timed inference pass (one 512 x 512 slice)
+FAST_STEP_SECONDS = 0.5  # a real-shape step predicted below this is timed directly
+KMEANS_SAMPLE = 200_000  # points k-means fits on (kmeans.kmeans' sample)
+KMEANS_ITERATIONS = 50  # kmeans.kmeans' iteration cap
+
+
+@dataclass
+class Calibration:
+    """Measured seconds of the pieces a run is made of, on this machine and device."""
+
+    setup: float  # building the network and optimizer (once per run; once per slice in slice mode)
+    train_step: float  # one training iteration at the run's batch and crop (or slice) size
+    inference_per_slice: float  # one forward pass of one whole slice without gradients, with argmax
+    finish_per_voxel: float = 0.0  # renumbering and naming the labels at the end of the run
+    superpixels_per_slice: float = 0.0  # SLIC on one slice (superpixel variant only)
+    kmeans_per_point: float = 0.0  # k-means variant: seconds per point per assignment pass
+
+
+def estimate_seconds(volume: Volume, settings: Settings | None = None) -> float:
+    """Expected wall time in seconds of engine.segment(volume, settings) on this machine."""
+    settings = (settings or Settings()).validate()
+    return extrapolate(calibrate(volume, settings), volume.shape, settings)
+
+
+def calibrate(volume: Volume, settings: Settings) -> Calibration:
+    """Time a few real steps on `volume` with `settings` (a few seconds at most, whatever its size).
+
+    Torch's random state is restored afterwards, so calibrating before a run does not change the
+    run's labels.
+    """
+    settings = settings.validate()
+    device = pick_device(settings.device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        if settings.variant == "kmeans":
+            return _calibrate_kmeans(volume, settings, device)
+        return _calibrate_network(volume, settings, device)
+
+
+def extrapolate(calibration: Calibration, shape: tuple, settings: Settings) -> float:
+    """Seconds for a run on a volume of `shape` (z, y, x) from measured piece costs.
+
+    Slice mode: per slice a fresh network, T steps on the whole slice and one labelling pass.
+    Volume mode: T steps on mini-batches, then two passes over every slice (BatchNorm statistics,
+    then labelling). k-means: a fit on at most KMEANS_SAMPLE points plus one assignment of every
+    voxel. Every variant ends with renumbering the labels over the whole volume.
+    """
+    depth, height, width = shape
+    voxels = depth * height * width
+    c = calibration
+    finish = c.finish_per_voxel * voxels
+    if settings.variant == "kmeans":
+        fit_points = min(voxels, KMEANS_SAMPLE)
+        return finish + c.kmeans_per_point * (fit_points * (KMEANS_ITERATIONS + settings.k) + voxels)
+    superpixels = depth * c.superpixels_per_slice if settings.variant == "superpixel" else 0.0
+    if settings.mode == "slice":
+        per_slice = c.setup + settings.iterations * c.train_step + c.inference_per_slice
+        return finish + superpixels + depth * per_slice
+    return finish + superpixels + c.setup + settings.iterations * c.train_step + 2 * depth * c.inference_per_slice
+
+
+def _calibrate_network(volume: Volume, settings: Settings, device) -> Calibration:
+    """Time model building, a few training steps and one inference pass with the run's functions."""
+    hu = volume.hu
+    depth, height, width = hu.shape
+    build_model(settings, device)  # first use pays one-off library start-up; not part of a run
+    started = time.perf_counter()
+    build_model(settings, device)
+    setup = time.perf_counter() - started
+
+    if settings.mode == "slice":  # a whole slice per step
+        count, ch, cw = 1, height, width
+    else:  # the run's mini-batch: batch_slices slices cropped to train_size
+        count = min(settings.batch_slices, depth)
+        ch = min(settings.train_size or height, height)
+        cw = min(settings.train_size or width, width)
+    real_pixels = count * ch * cw
+
+    def timed(scale: float) -> tuple:
+        """(seconds per step, SLIC seconds per pixel) on a centre crop holding `scale` of the pixels."""
+        side = math.sqrt(scale)
+        return _time_training(_centre_batch(hu, count, max(4, round(ch * side)), max(4, round(cw * side))),
+                              settings, device)
+
+    if real_pixels <= TRAIN_PIXELS:
+        train_seconds, slic_per_pixel = timed(1.0)
+    else:  # two crops, a quarter and all of the budget: cost grows as pixels ** exponent
+        small, _ = timed(TRAIN_PIXELS / 4 / real_pixels)
+        big, slic_per_pixel = timed(TRAIN_PIXELS / real_pixels)
+        ratio = real_pixels / TRAIN_PIXELS
+        if big * ratio < FAST_STEP_SECONDS:  # fast device: the real shape costs little to time
+            train_seconds, slic_per_pixel = timed(1.0)
+        else:  # at least linear (every pixel is convolved); capped so one noisy timing cannot explode it
+            exponent = float(np.clip(math.log(max(big, 1e-9) / max(small, 1e-9)) / math.log(4), 1.0, 1.5))
+            train_seconds = big * ratio ** exponent
+    inference, finish = _time_inference(hu, settings, device)
+    return Calibration(setup, train_seconds, inference, finish_per_voxel=finish,
+                       superpixels_per_slice=slic_per_pixel * height * width)
+
+
+def _centre_batch(hu: np.ndarray, count: int, ch: int, cw: int) -> np.ndarray:
+    """`count` slices from the middle of the volume, cropped to ch x cw around their centre."""
+    depth, height, width = hu.shape
+    ch, cw = min(ch, height), min(cw, width)
+    first = max(0, depth // 2 - count // 2)
+    y0, x0 = (height - ch) // 2, (width - cw) // 2
+    return hu[first:first + count, y0:y0 + ch, x0:x0 + cw]
+
+
+def _time_training(batch: np.ndarray, settings: Settings, device) -> tuple:
+    """(seconds per training iteration, SLIC seconds per pixel) for a fresh network on `batch`.
+
+    One step is what an iteration of the training loops does: windowed input, continuity weights,
+    one SGD step through training.train_step, and reading loss and label count back.
+    """
+    model = build_model(settings, device)
+    model.train()
+    optimizer = make_optimizer(model, settings)
+    segments, slic_per_pixel = None, 0.0
+    if settings.variant == "superpixel":
+        t0 = time.perf_counter()
+        ids = slic_slices(window_channels(batch, settings.windows).numpy(), settings.superpixels,
+                          settings.compactness)
+        slic_per_pixel = (time.perf_counter() - t0) / batch.size
+        ids += (np.arange(len(batch)) * (ids.max() + 1))[:, None, None]  # unique per slice, as the run does
+        segments = torch.from_numpy(ids).to(device)
+
+    def step():
+        x = network_input(batch, settings, device)
+        weights = continuity_weights(batch, settings, device)
+        loss, n_labels, _ = train_step(model, optimizer, x, settings, segments, weights)
+        float(loss), int(n_labels)  # the loops read both every iteration (a device sync on a GPU)
+
+    step()  # warm-up: first-call allocations and kernel selection are not part of a real step
+    t0 = time.perf_counter()
+    for _ in range(CALIBRATION_STEPS):
+        step()
+    return (time.perf_counter() - t0) / CALIBRATION_STEPS, slic_per_pixel
+
+
+def _time_inference(hu: np.ndarray, settings: Settings, device) -> tuple:
+    """(seconds per whole slice of labelling, seconds per voxel of final renumbering).
+
+    Times one inference batch of real slices (at most INFERENCE_PIXELS pixels; a centre crop of
+    larger slices, scaled by pixel count, since a forward pass without gradients is memory-light
+    and close to linear in pixels).
+    """
+    depth, height, width = hu.shape
+    slices = max(1, min(inference_batch(settings, height, width), depth, INFERENCE_PIXELS // (height * width)))
+    scale = min(1.0, INFERENCE_PIXELS / (height * width))
+    side = math.sqrt(scale)
+    batch = _centre_batch(hu, slices, max(4, round(height * side)), max(4, round(width * side)))
+    model = build_model(settings, device)
+    model.eval()
+    with torch.no_grad():
+        model(network_input(batch[:1, :16, :16], settings, device))  # warm-up of the eval path
+        t0 = time.perf_counter()
+        clusters = model(network_input(batch, settings, device)).argmax(dim=1).to(torch.int16).cpu().numpy()
+        per_slice = (time.perf_counter() - t0) / len(batch) * (height * width) / batch[0].size
+    t0 = time.perf_counter()
+    renumber_by_hu(clusters, batch)
+    finish = (time.perf_counter() - t0) / batch.size
+    return per_slice, finish
+
+
+def _calibrate_kmeans(volume: Volume, settings: Settings, device) -> Calibration:
+    """Time one nearest-centre pass over a sample of voxels; k-means is a few dozen such passes."""
+    flat = volume.hu.reshape(-1)
+    sample = flat[:: max(1, math.ceil(flat.size / 100_000))]
+    warm = window_channels(sample[:1000], settings.windows).T.contiguous().to(device)
+    torch.cdist(warm, warm[:settings.k]).argmin(dim=1).cpu()  # first-call overhead is not per point
+    t0 = time.perf_counter()
+    points = window_channels(sample, settings.windows).T.contiguous().to(device)
+    centres = points[torch.linspace(0, len(points) - 1, settings.k).long()]
+    assigned = torch.cdist(points, centres).argmin(dim=1).to(torch.int16).cpu().numpy()
+    per_point = (time.perf_counter() - t0) / len(sample)
+    t0 = time.perf_counter()
+    renumber_by_hu(assigned, sample)
+    finish = (time.perf_counter() - t0) / len(sample)
+    return Calibration(setup=0.0, train_step=0.0, inference_per_slice=0.0, finish_per_voxel=finish,
+                       kmeans_per_point=per_point)
+
+
+__all__ = ["Calibration", "calibrate", "estimate_seconds", "extrapolate"]

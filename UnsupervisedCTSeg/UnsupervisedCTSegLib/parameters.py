@@ -1,0 +1,75 @@
+"""The Slicer panel's parameters, declared once.
+
+The module's typed parameter node, the `.ui` file's bound widgets (their ranges and defaults) and
+the conversion to engine Settings all come from this table, and a test checks the `.ui` against
+it, so the panel cannot drift from the engine. Pure Python: no slicer, no qt.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .settings import STUDY_PRESET, VARIANTS, Settings
+
+_DEFAULTS = Settings()
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str  # parameter node field, also the widget's SlicerParameterName
+    kind: type  # int, float, bool or str
+    default: object
+    setting: str = ""  # the Settings field it feeds ("" for panel-only switches)
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple = ()
+    label: str = ""
+    tooltip: str = ""
+
+
+MODE_CHOICES = ("volume", "slice")
+
+PARAMETERS = (
+    Parameter("variant", str, _DEFAULTS.variant, "variant", choices=VARIANTS, label="Variant",
+              tooltip="proposed: the TIP 2020 network; superpixel: SLIC majority vote each iteration; "
+                      "nobn: no response BatchNorm; kmeans: the k-means baseline"),
+    Parameter("mode", str, _DEFAULTS.mode, "mode", choices=MODE_CHOICES, label="Mode",
+              tooltip="volume: one network for the whole series (consistent labels); slice: a fresh network per slice, as in the papers"),
+    Parameter("layers", int, _DEFAULTS.layers, "layers", 1, 50, label="M (conv blocks)",
+              tooltip="3x3 conv -> ReLU -> BatchNorm blocks; more: larger, smoother regions, slower"),
+    Parameter("theta", float, _DEFAULTS.theta, "theta", 0.0, 10.0, label="θ (similarity)",
+              tooltip="weight of the cross-entropy against the own argmax; higher: labels harden and merge sooner"),
+    Parameter("mu", float, _DEFAULTS.mu, "mu", 0.0, 10.0, label="μ (continuity)",
+              tooltip="weight of the spatial continuity loss; higher: smoother, fewer regions"),
+    Parameter("iterations", int, _DEFAULTS.iterations, "iterations", 1, 5000, label="Iterations (T)",
+              tooltip="maximum training iterations (per slice in slice mode)"),
+    Parameter("channels", int, _DEFAULTS.channels, "channels", 2, 1024, label="p (filters)",
+              tooltip="filters per block and response channels: the most labels a run can give"),
+    Parameter("minLabels", int, _DEFAULTS.min_labels, "min_labels", 1, 1024, label="Minimum labels",
+              tooltip="training stops once the label count falls to this"),
+    Parameter("seed", int, _DEFAULTS.seed, "seed", 0, 2 ** 31 - 1, label="Seed",
+              tooltip="the same seed gives the same labels on CPU"),
+    Parameter("superpixels", int, _DEFAULTS.superpixels, "superpixels", 2, 1_000_000, label="Superpixels (K)",
+              tooltip="SLIC superpixels per slice for the superpixel variant"),
+    Parameter("kmeansK", int, _DEFAULTS.k, "k", 2, 255, label="k (k-means)",
+              tooltip="clusters of the k-means baseline"),
+    Parameter("forceCPU", bool, False, "", label="Force CPU",
+              tooltip="run on the CPU even when a CUDA GPU is available"),
+    Parameter("createLabelmap", bool, False, "", label="Also create a labelmap volume",
+              tooltip="add a labelmap volume node with the same labels beside the segmentation"),
+)
+
+BY_NAME = {p.name: p for p in PARAMETERS}
+
+# The CT study's best configuration (M=9, θ=1.5, μ=1), offered in the panel beside our defaults.
+STUDY_VALUES = {"layers": STUDY_PRESET["layers"], "theta": STUDY_PRESET["theta"], "mu": STUDY_PRESET["mu"]}
+OUR_VALUES = {name: BY_NAME[name].default for name in STUDY_VALUES}
+
+
+def settings_from_parameters(values: dict) -> Settings:
+    """Engine Settings from parameter values (missing ones take their defaults); validated."""
+    fields = {}
+    for p in PARAMETERS:
+        if p.setting:
+            fields[p.setting] = p.kind(values.get(p.name, p.default))
+    fields["device"] = "cpu" if values.get("forceCPU", False) else "auto"
+    return Settings(**fields)
