@@ -3,13 +3,15 @@
 The .ui file is read as XML: every parameter of parameters.PARAMETERS must have exactly one widget
 bound to it (the "SlicerParameterName" dynamic property that parameterNodeWrapper's connectGui
 looks for), of a class parameterNodeWrapper can connect to that kind, with the table's range,
-default, choices, label and tooltip. The module file is read with ast: its parameter node must be
-built from the same table, and it and the engine must import only what they are allowed to.
+default, choices, label and tooltip. The panel's texts (help, preset button) are made from the same
+table. The module file is read with ast: its parameter node must be built from the same table, and
+it and the engine must import only what they are allowed to.
 """
 from __future__ import annotations
 
 import ast
 import functools
+import html
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -41,10 +43,13 @@ WIDGET_CLASSES = {
 
 # Modules a Slicer module file may import: the application's own, the standard library, our package.
 SLICER_NAMES = {"slicer", "qt", "ctk", "vtk"}
-# Imported only inside functions, when a run needs them: Slicer's Sample Data module, the PyTorch
-# extension's module, PyTorch itself and 'packaging' (shipped with pip) for version checks.
-LAZY_NAMES = {"SampleData", "PyTorchUtils", "torch", "packaging"}
+# Imported only inside functions: Slicer's Sample Data module and the PyTorch extension's module.
+# PyTorch itself is never imported by the module file: the package does that (device.py lazily).
+LAZY_NAMES = {"SampleData", "PyTorchUtils"}
 ENGINE_EXCEPTIONS = {"slicerlogic.py", "selftests.py"}  # the two package files that may use slicer
+# The package modules the module file imports when Slicer loads it, before PyTorch is installed:
+# none of them may need torch at import time. The logic, engine and self-tests come once a run starts.
+LOAD_TIME_MODULES = ("parameters", "device", "progresstext", "requirements", "backgroundrun")
 
 
 # --- .ui helpers -------------------------------------------------------------------------------
@@ -267,6 +272,40 @@ def test_study_button_text_names_the_preset():
     text = props(widgets_by_name()["studyPresetButton"])["text"]
     v = parameters.STUDY_VALUES
     assert text == f"Study CT preset (M={v['layers']}, θ={v['theta']:g}, μ={v['mu']:g})"
+    assert parameters.study_preset_text() == text  # what the panel sets at setup, as designed
+
+
+# --- the panel's texts, made from the table ----------------------------------------------------
+
+
+def test_help_names_every_parameter_with_its_range_or_choices():
+    text = parameters.parameter_help()
+    assert text.startswith("<ul>") and text.endswith("</ul>")
+    assert text.count("<li>") == len(parameters.PARAMETERS)
+    for p in parameters.PARAMETERS:
+        assert f"<b>{html.escape(p.label)}</b>" in text, p.name
+        assert html.escape(p.tooltip) in text, p.name
+    assert "(1 to 50; default 3)" in text  # M: an int range
+    assert f"(0 to 10; default {parameters.BY_NAME['theta'].default:g})" in text  # θ: a float range, no 10.0
+    assert "(one of proposed, superpixel, nobn, kmeans; default proposed)" in text
+    assert "<b>Force CPU</b> (default off)" in text
+
+
+def test_help_translates_the_phrases_around_the_values():
+    text = parameters.parameter_help(lambda phrase: phrase.upper() if "{" not in phrase else "«" + phrase + "»")
+    assert "«one of proposed" in text and "default OFF»" in text
+
+
+def test_study_preset_text_names_the_study_values():
+    text = parameters.study_preset_text()
+    assert "M=9" in text and "θ=1.5" in text and "μ=1)" in text
+    assert parameters.study_preset_text(lambda t: "<" + t + ">") == "<" + text + ">"
+
+
+def test_our_defaults_tooltip_names_our_values():
+    text = parameters.our_defaults_tooltip()
+    v = parameters.OUR_VALUES
+    assert f"(M={v['layers']}, θ={v['theta']:g}, μ={v['mu']:g})" in text
 
 
 # --- the module file ---------------------------------------------------------------------------
@@ -301,27 +340,55 @@ def test_module_file_imports_only_slicer_std_and_our_package():
     assert top <= allowed, f"imported at load time: {sorted(top - allowed)}"
 
 
-def test_module_file_imports_only_torch_free_parts_of_the_package_at_load_time():
-    """At load time only the parameter table; the logic, engine and self-tests once a run starts."""
+def load_time_package_modules() -> set:
+    """The UnsupervisedCTSegLib modules the module file imports at top level (short names)."""
+    loaded = set()
     for node in module_tree().body:
-        if isinstance(node, ast.ImportFrom) and node.module.startswith("UnsupervisedCTSegLib"):
-            names = {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-            assert names <= {"UnsupervisedCTSegLib", "UnsupervisedCTSegLib.parameters"}, names
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module.startswith("UnsupervisedCTSegLib"):
+            if node.module == "UnsupervisedCTSegLib":
+                loaded |= {alias.name for alias in node.names}  # from the package import submodules
+            else:
+                loaded.add(node.module.split(".")[1])
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("UnsupervisedCTSegLib"):
-                    assert alias.name == "UnsupervisedCTSegLib.parameters", alias.name
+                    assert "." in alias.name, "import the package's modules, not the package"
+                    loaded.add(alias.name.split(".")[1])
+    return loaded
 
 
-def test_parameter_table_imports_without_torch():
-    """The module file imports the table when Slicer starts, before PyTorch is installed."""
+def test_module_file_imports_only_torch_free_parts_of_the_package_at_load_time():
+    """At load time only the torch-free modules; the logic, engine and self-tests once a run starts."""
+    loaded = load_time_package_modules()
+    assert loaded <= set(LOAD_TIME_MODULES), f"imported at load time: {sorted(loaded - set(LOAD_TIME_MODULES))}"
+    assert "parameters" in loaded
+
+
+@pytest.mark.parametrize("name", LOAD_TIME_MODULES)
+def test_load_time_modules_import_without_torch(name):
+    """The module file imports these when Slicer starts, before PyTorch is installed."""
     code = ("import sys; sys.modules['torch'] = None; "
             f"sys.path.insert(0, {str(MODULE_DIR)!r}); "
-            "import UnsupervisedCTSegLib.parameters")
+            f"import UnsupervisedCTSegLib.{name}")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, (
-        "UnsupervisedCTSegLib.parameters needs torch at import time, so the Slicer module cannot load "
+        f"UnsupervisedCTSegLib.{name} needs torch at import time, so the Slicer module cannot load "
         "before PyTorch is installed:\n" + run.stderr[-1500:])
+
+
+def test_module_file_leaves_the_testable_parts_to_the_package():
+    """Help text, progress lines, device checks, requirements and the worker live in the package."""
+    tree = module_tree()
+    defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    moved = {"parameterHelp", "studyPresetText", "_number", "readRequirements", "missingRequirements",
+             "deviceName", "deviceDescription", "runsOnGPU", "isOutOfMemory", "_Job"}
+    assert not defined & moved, f"defined in the module file again: {sorted(defined & moved)}"
+    roots = imported_roots(tree)
+    assert not roots & {"threading", "queue", "torch", "packaging"}, "the worker and checks belong in the package"
+    calls = {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+    assert {"device_description", "device_name", "runs_on_gpu", "is_out_of_memory", "missing_requirements",
+            "read_requirements", "progress_text", "format_seconds"} <= calls
+    assert "BackgroundRun" in {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
 
 
 def test_module_defines_slicer_classes():
@@ -367,13 +434,12 @@ def test_parameter_node_is_built_from_the_table():
 
 
 def test_help_text_is_generated_from_the_table():
+    """The module's help embeds parameters.parameter_help (tested above against the table)."""
     tree = module_tree()
-    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
-    assert "parameterHelp" in functions
-    assert any(isinstance(n, ast.Attribute) and n.attr == "PARAMETERS" for n in ast.walk(functions["parameterHelp"]))
     module_class = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "UnsupervisedCTSeg")
-    calls = {n.func.id for n in ast.walk(module_class) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-    assert "parameterHelp" in calls
+    calls = {(n.func.value.id, n.func.attr) for n in ast.walk(module_class) if isinstance(n, ast.Call)
+             and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)}
+    assert ("parameters", "parameter_help") in calls
     source = MODULE_FILE.read_text(encoding="utf-8")
     assert "Kanezaki" in source and "ICASSP" in source and "Transactions on Image Processing" in source
 

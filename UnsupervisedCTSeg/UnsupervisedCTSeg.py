@@ -2,21 +2,18 @@
 
 This file is the only one that talks to Slicer (slicer, qt, vtk): it declares the module, its typed
 parameter node, the panel and the self-test runner. Everything else lives in the UnsupervisedCTSegLib
-package next to it: the engine (which never imports slicer or qt), the parameter table the panel is
-built from (parameters.py) and the MRML glue (slicerlogic.py). Modules that need PyTorch are imported
-only when a run starts, so the module loads, and its panel opens, before PyTorch is installed.
+package next to it, tested without Slicer: the engine (which never imports slicer or qt), the
+parameter table the panel is built from and its help texts (parameters.py), the background run
+(backgroundrun.py), the progress lines (progresstext.py), the device line and out-of-memory check
+(device.py), the requirements check (requirements.py) and the MRML glue (slicerlogic.py). Modules
+that need PyTorch are imported only when a run starts, so the module loads, and its panel opens,
+before PyTorch is installed.
 """
-import html
+import functools
 import importlib
-import importlib.metadata
-import importlib.util
 import logging
 import os
-import queue
-import re
-import threading
-import time
-import traceback
+import types
 from typing import Annotated
 
 import qt
@@ -35,7 +32,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from UnsupervisedCTSegLib import parameters
+from UnsupervisedCTSegLib import device, parameters, progresstext, requirements
+from UnsupervisedCTSegLib.backgroundrun import BackgroundRun
 
 MODULE_NAME = "UnsupervisedCTSeg"
 PHANTOM_SAMPLE_NAME = "UnsupervisedCTSeg phantom"
@@ -51,30 +49,6 @@ def _moduleDir() -> str:
 #
 # UnsupervisedCTSeg
 #
-
-
-def _number(value) -> str:
-    return str(value) if isinstance(value, int) else f"{value:g}"
-
-
-def parameterHelp() -> str:
-    """One HTML list item per panel parameter, made from the parameter table so it cannot drift."""
-    items = []
-    for p in parameters.PARAMETERS:
-        if p.choices:
-            values = _("one of {choices}; default {default}").format(choices=", ".join(p.choices), default=p.default)
-        elif p.kind is bool:
-            values = _("default {default}").format(default=_("on") if p.default else _("off"))
-        else:
-            values = _("{minimum} to {maximum}; default {default}").format(
-                minimum=_number(p.minimum), maximum=_number(p.maximum), default=_number(p.default))
-        items.append(f"<li><b>{html.escape(p.label)}</b> ({html.escape(values)}): {html.escape(p.tooltip)}.</li>")
-    return "<ul>" + "".join(items) + "</ul>"
-
-
-def studyPresetText() -> str:
-    values = parameters.STUDY_VALUES
-    return _("Study CT preset (M={layers}, θ={theta:g}, μ={mu:g})").format(**values)
 
 
 class UnsupervisedCTSeg(ScriptedLoadableModule):
@@ -98,7 +72,7 @@ volume in the background; press it again (it reads <b>Cancel</b> while running) 
 about one training iteration, leaving the scene as it was. <b>Study CT preset</b> sets M, θ and μ
 to the CT study's best configuration, <b>Our defaults</b> sets them back.</p>
 <p>Parameters:</p>
-""") + parameterHelp() + _("""
+""") + parameters.parameter_help(_) + _("""
 <p>See the <a href="https://github.com/UnsupervisedCTSeg/SlicerUnsupervisedCTSeg">project page</a>
 for documentation, the command-line tool and batch use from the Python console.</p>
 """)
@@ -154,38 +128,9 @@ def loadPhantomSample(source=None):
 #
 
 
-def requirementsFilePath() -> str:
-    return os.path.join(_moduleDir(), "Resources", "requirements.txt")
-
-
-def readRequirements(path=None) -> list:
-    with open(path or requirementsFilePath(), encoding="utf-8") as f:
-        lines = (line.split("#", 1)[0].strip() for line in f)
-        return [line for line in lines if line]
-
-
-def missingRequirements(requirements) -> list:
-    """The requirements that are not installed, or installed in a version outside the range."""
-    try:
-        from packaging.requirements import Requirement
-    except ImportError:  # no version check without 'packaging'; presence is still checked
-        Requirement = None
-    missing = []
-    for requirement in requirements:
-        name = re.match(r"[A-Za-z0-9._-]+", requirement).group(0)
-        try:
-            version = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            missing.append(requirement)
-            continue
-        if Requirement is not None and not Requirement(requirement).specifier.contains(version, prereleases=True):
-            missing.append(requirement)
-    return missing
-
-
 def ensureTorch() -> bool:
     """True when torch imports; otherwise offer to install it with the PyTorch extension."""
-    if importlib.util.find_spec("torch") is not None:
+    if device.torch_installed():
         return True
     try:
         import PyTorchUtils
@@ -203,7 +148,8 @@ def ensureRequirements() -> bool:
     """True when PyTorch and Resources/requirements.txt are installed, installing them if the user agrees."""
     if not ensureTorch():
         return False
-    missing = missingRequirements(readRequirements())
+    missing = requirements.missing_requirements(
+        requirements.read_requirements(os.path.join(_moduleDir(), "Resources", "requirements.txt")))
     if not missing:
         return True
     if not slicer.util.confirmOkCancelDisplay(
@@ -230,51 +176,8 @@ def importSlicerLogic():
     return slicerlogic
 
 
-def deviceName(forceCPU: bool):
-    """"CUDA GPU <name>" or "CPU (n threads)"; None while PyTorch is not installed (never installs it)."""
-    if importlib.util.find_spec("torch") is None:
-        return None
-    import torch
-
-    if not forceCPU and torch.cuda.is_available():
-        return _("CUDA GPU {name}").format(name=torch.cuda.get_device_name(0))
-    return _("CPU ({threads} threads)").format(threads=torch.get_num_threads())
-
-
-def deviceDescription(forceCPU: bool) -> str:
-    """The panel's device line."""
-    name = deviceName(forceCPU)
-    if name is None:
-        return _("Will run on: not known yet (PyTorch is installed on the first run)")
-    return _("Will run on: {device}").format(device=name)
-
-
-def runsOnGPU(settings) -> bool:
-    if settings.device == "cpu" or importlib.util.find_spec("torch") is None:
-        return False
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def isOutOfMemory(error) -> bool:
-    """True for CUDA out-of-memory, also when the engine re-raised it as InputError (kept as __cause__)."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if type(error).__name__ == "OutOfMemoryError" or "out of memory" in str(error).lower():
-            return True
-        error = error.__cause__ or error.__context__
-    return False
-
-
 def formatSeconds(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds < 90:
-        return _("{s} s").format(s=seconds)
-    if seconds < 5400:
-        return _("{m} min").format(m=int(round(seconds / 60)))
-    return _("{h:.1f} h").format(h=seconds / 3600)
+    return progresstext.format_seconds(seconds, _)
 
 
 #
@@ -324,65 +227,6 @@ def getParameterNode() -> UnsupervisedCTSegParameterNode:
 
 
 #
-# Background run
-#
-
-
-class _Job:
-    """One segmentation running in a worker thread; the GUI thread polls it with a QTimer.
-
-    Why a thread and not a child process: torch releases the GIL inside its kernels, so the GUI
-    stays responsive while the network trains; the volume (hundreds of MB) need not be serialised
-    to another process; and the worker only calls the pure engine (logic.segment), which never
-    touches the scene: the scene is changed in the GUI thread alone, by applyResult when the job
-    ends. Cancelling sets an Event that the engine checks every iteration.
-    """
-
-    def __init__(self, logic, volumeNode, volume, settings, preview, outputNode=None, createLabelmap=False):
-        self.logic = logic
-        self.volumeNode = volumeNode
-        self.outputNode = outputNode  # None: applyResult creates a segmentation
-        self.createLabelmap = createLabelmap
-        self.volume = volume
-        self.settings = settings
-        self.preview = preview
-        self.device = ""  # "CUDA GPU <name>" or "CPU (n threads)", for the status line
-        self.progress = queue.Queue()
-        self.cancel = threading.Event()
-        self.discard = False  # set when the scene is closed under the job: nothing is applied
-        self.result = None
-        self.error = None
-        self.details = ""
-        self.started = time.monotonic()
-        self.thread = threading.Thread(target=self._run, name="UnsupervisedCTSeg worker", daemon=True)
-
-    def start(self):
-        self.thread.start()
-
-    def _run(self):
-        try:
-            self.result = self.logic.segment(self.volume, self.settings, progress=self.progress.put, cancel=self.cancel)
-        except Exception as error:
-            self.details = traceback.format_exc()
-            # Drop the frames (and the GPU tensors they hold) so a rerun gets the memory back.
-            chained, seen = error, set()
-            while chained is not None and id(chained) not in seen:
-                seen.add(id(chained))
-                chained.__traceback__ = None
-                chained = chained.__cause__ or chained.__context__
-            self.error = error
-
-    def latestProgress(self):
-        """The newest Progress queued since the last call, or None."""
-        latest = None
-        while True:
-            try:
-                latest = self.progress.get_nowait()
-            except queue.Empty:
-                return latest
-
-
-#
 # UnsupervisedCTSegWidget
 #
 
@@ -396,7 +240,7 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.logic = None  # UnsupervisedCTSegLogic, created once its requirements are installed
         self._parameterNode = None
         self._parameterNodeGuiTag = None
-        self._job = None
+        self._run = None  # the BackgroundRun in progress; its context says where its result goes
         self._pollTimer = None
         self._deviceForceCPU = None  # forceCPU value the device line was computed for
 
@@ -413,10 +257,8 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
         self.logic = self._createLogic()
 
-        self.ui.studyPresetButton.text = studyPresetText()
-        self.ui.ourDefaultsButton.toolTip = _(
-            "Set M, θ and μ back to this module's defaults (M={layers}, θ={theta:g}, μ={mu:g}), which keep small "
-            "tissues such as bone apart; the other parameters are left as they are.").format(**parameters.OUR_VALUES)
+        self.ui.studyPresetButton.text = parameters.study_preset_text(_)
+        self.ui.ourDefaultsButton.toolTip = parameters.our_defaults_tooltip(_)
         self.ui.progressBar.hide()
 
         self._pollTimer = qt.QTimer()
@@ -437,11 +279,11 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def cleanup(self) -> None:
         """Called when the application closes or the module is reloaded."""
-        if self._job is not None:
-            self._job.discard = True
-            self._job.cancel.set()
-            self._job.thread.join(timeout=5.0)  # stops within about one iteration
-            self._job = None
+        if self._run is not None:
+            self._run.context.discard = True
+            self._run.cancel()
+            self._run.join(timeout=5.0)  # stops within about one iteration
+            self._run = None
         if self._pollTimer is not None:
             self._pollTimer.stop()
         self.removeObservers()
@@ -456,9 +298,9 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
 
     def onSceneStartClose(self, caller, event) -> None:
-        if self._job is not None:  # the nodes it would write to are going away
-            self._job.discard = True
-            self._job.cancel.set()
+        if self._run is not None:  # the nodes it would write to are going away
+            self._run.context.discard = True
+            self._run.cancel()
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -508,19 +350,19 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             return
         forceCPU = self._parameterNode.forceCPU
         try:
-            self.ui.deviceLabel.text = deviceDescription(forceCPU)
+            self.ui.deviceLabel.text = device.device_description(forceCPU, _)
         except Exception as error:  # a broken torch install must not break the panel
             logging.warning("Could not query the PyTorch device: %s", error)
             self.ui.deviceLabel.text = _("Will run on: unknown ({error})").format(error=error)
         self._deviceForceCPU = forceCPU
 
     def _updateButtons(self) -> None:
-        running = self._job is not None
+        running = self._run is not None
         hasInput = bool(self._parameterNode and self._parameterNode.inputVolume)
         # The parameters stay editable during a run: the job took its own copy when it started.
         self.ui.previewButton.enabled = hasInput and not running
         if running:
-            cancelling = self._job.cancel.is_set()
+            cancelling = self._run.cancelled
             self.ui.applyButton.text = _("Cancelling...") if cancelling else _("Cancel")
             self.ui.applyButton.toolTip = _("Stop the run after the current iteration; the scene is left as it was.")
             self.ui.applyButton.enabled = not cancelling
@@ -532,21 +374,13 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def _showProgress(self, progress, job) -> None:
         self.ui.progressBar.value = int(round(1000 * progress.fraction))
-        text = _("iteration {i}/{n}, {labels} labels, loss {loss:.3f}").format(
-            i=progress.iteration, n=job.settings.iterations, labels=progress.labels, loss=progress.loss)
-        if progress.fraction > 0.02 and progress.fraction < 1.0:
-            left = progress.elapsed * (1.0 - progress.fraction) / progress.fraction
-            text += _(", ~{left} left").format(left=formatSeconds(left))
-        self.ui.progressBar.setFormat(text.replace("%", "%%"))
-        self.ui.statusLabel.text = _("{what} on {device}: {stage}, {elapsed} elapsed").format(
-            what=self._jobTitle(job), device=job.device, stage=progress.stage, elapsed=formatSeconds(progress.elapsed))
+        text = progresstext.progress_text(progress, job.settings.iterations, _)
+        self.ui.progressBar.setFormat(text.replace("%", "%%"))  # QProgressBar reads %p, %v, %m
+        self.ui.statusLabel.text = progresstext.status_text(self._runTitle(job), job.device, progress, _)
 
     @staticmethod
-    def _jobTitle(job) -> str:
-        name = job.volumeNode.GetName() if job.volumeNode else ""
-        if job.preview:
-            return _("Previewing one slice of {name}").format(name=name)
-        return _("Segmenting {name}").format(name=name)
+    def _runTitle(job) -> str:
+        return progresstext.run_title(job.volumeNode.GetName() if job.volumeNode else "", job.preview, _)
 
     # Runs
 
@@ -554,15 +388,15 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._start(preview=True)
 
     def onApplyButton(self) -> None:
-        if self._job is not None:
+        if self._run is not None:
             self.onCancel()
         else:
             self._start(preview=False)
 
     def onCancel(self) -> None:
-        if self._job is None:
+        if self._run is None:
             return
-        self._job.cancel.set()
+        self._run.cancel()
         self.ui.statusLabel.text = _("Cancelling: the run stops after the current iteration.")
         self._updateButtons()
 
@@ -598,7 +432,7 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         return [sliceToRAS.GetElement(row, 3) for row in range(3)]
 
     def _confirmLongCPURun(self, volume, settings) -> bool:
-        if runsOnGPU(settings):
+        if device.runs_on_gpu(settings):
             return True
         from UnsupervisedCTSegLib.estimate import estimate_seconds
 
@@ -617,7 +451,7 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             windowTitle=_("Long run on the CPU"))
 
     def _start(self, preview: bool) -> None:
-        if self._job is not None or not self._parameterNode:
+        if self._run is not None or not self._parameterNode:
             return
         with slicer.util.tryWithErrorDisplay(_("Failed to start the segmentation.")):
             volumeNode = self._parameterNode.inputVolume
@@ -637,68 +471,66 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             if not self._confirmLongCPURun(volume, settings):
                 self.ui.statusLabel.text = _("Not started.")
                 return
-            self._job = _Job(self.logic, volumeNode, volume, settings, preview,
-                             outputNode=None if preview else self._parameterNode.outputSegmentation,
-                             createLabelmap=False if preview else self._parameterNode.createLabelmap)
-            self._job.device = deviceName(settings.device == "cpu") or ""
-            self._job.start()
+            job = types.SimpleNamespace(  # what the GUI thread needs when the run ends
+                volumeNode=volumeNode, settings=settings, preview=preview,
+                outputNode=None if preview else self._parameterNode.outputSegmentation,  # None: create one
+                createLabelmap=False if preview else self._parameterNode.createLabelmap,
+                device=device.device_name(settings.device == "cpu", _) or "",  # for the status line
+                discard=False)  # set when the scene is closed under the run: nothing is applied
+            # The worker runs only the engine on the copied voxels; the scene is changed in _finish.
+            self._run = BackgroundRun(functools.partial(self.logic.segment, volume, settings), context=job).start()
             self.ui.progressBar.value = 0
             self.ui.progressBar.setFormat(_("starting"))
             self.ui.progressBar.show()
-            self.ui.statusLabel.text = _("{what} on {device}").format(what=self._jobTitle(self._job), device=self._job.device)
+            self.ui.statusLabel.text = _("{what} on {device}").format(what=self._runTitle(job), device=job.device)
             self._updateButtons()
             self._pollTimer.start()
 
     def _poll(self) -> None:
         """QTimer slot in the GUI thread: show the newest progress; apply the result when the worker ends."""
-        job = self._job
-        if job is None:
+        run = self._run
+        if run is None:
             self._pollTimer.stop()
             return
-        progress = job.latestProgress()
-        if progress is not None and not job.cancel.is_set():
-            self._showProgress(progress, job)
-        if job.thread.is_alive():
+        progress = run.poll()
+        if progress is not None and not run.cancelled:
+            self._showProgress(progress, run.context)
+        if not run.done:
             return
         self._pollTimer.stop()
-        self._job = None
+        self._run = None
         self.ui.progressBar.hide()
         self._updateButtons()
-        self._finish(job)
+        self._finish(run)
 
-    def _finish(self, job) -> None:
+    def _finish(self, run) -> None:
         from UnsupervisedCTSegLib.errors import Cancelled
 
-        seconds = formatSeconds(time.monotonic() - job.started)
+        job, seconds = run.context, formatSeconds(run.elapsed)
         if job.discard:
             self.ui.statusLabel.text = _("Stopped: the scene was closed.")
             return
-        if job.cancel.is_set() or isinstance(job.error, Cancelled):
+        if run.cancelled or isinstance(run.error, Cancelled):
             self.ui.statusLabel.text = _("Cancelled after {seconds}; the scene was left as it was.").format(seconds=seconds)
             return
-        if job.error is not None:
-            self._reportError(job)
+        if run.error is not None:
+            self._reportError(run)
             return
         if not slicer.mrmlScene.IsNodePresent(job.volumeNode):
             self.ui.statusLabel.text = _("Finished, but the input volume was removed meanwhile: nothing was added.")
             return
         with slicer.util.tryWithErrorDisplay(_("Failed to add the segmentation to the scene."), waitCursor=True):
-            self._applyResult(job)
+            self._applyResult(job, run.result)
             self.ui.statusLabel.text = _("Done in {seconds}: {labels} labels.").format(
-                seconds=seconds, labels=len(job.result.tissues))
+                seconds=seconds, labels=len(run.result.tissues))
 
-    def _reportError(self, job) -> None:
+    def _reportError(self, run) -> None:
         from UnsupervisedCTSegLib.errors import InputError
 
-        error = job.error
+        job, error = run.context, run.error
         self.ui.statusLabel.text = _("Failed: {error}").format(error=error)
-        if isOutOfMemory(error) and job.settings.device != "cpu":
-            try:
-                import torch
-
-                torch.cuda.empty_cache()
-            except Exception:
-                pass
+        if device.is_out_of_memory(error) and job.settings.device != "cpu":
+            device.release_gpu_memory()
             if slicer.util.confirmOkCancelDisplay(
                     _("The GPU ran out of memory:\n\n{error}\n\nRun again on the CPU? It is slower; "
                       "'Force CPU' under Advanced stays on for later runs.").format(error=error),
@@ -709,7 +541,7 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         if isinstance(error, InputError):
             slicer.util.errorDisplay(str(error), windowTitle=_("Cannot segment this input"))
         else:
-            slicer.util.errorDisplay(_("Segmentation failed.\n\n{error}").format(error=error), detailedText=job.details)
+            slicer.util.errorDisplay(_("Segmentation failed.\n\n{error}").format(error=error), detailedText=run.details)
 
     @staticmethod
     def _previewNode(volumeNode):
@@ -718,19 +550,19 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         node = slicer.mrmlScene.GetFirstNodeByName(name)
         return node if node is not None and node.IsA("vtkMRMLSegmentationNode") else None
 
-    def _applyResult(self, job) -> None:
+    def _applyResult(self, job, result) -> None:
         """GUI thread only: the one place a run changes the scene."""
         volumeNode = job.volumeNode
         previewNode = self._previewNode(volumeNode)
         if job.preview:
             name = _("{name} preview").format(name=volumeNode.GetName())
-            applied = self.logic.applyResult(volumeNode, job.result, segmentationNode=previewNode,
+            applied = self.logic.applyResult(volumeNode, result, segmentationNode=previewNode,
                                              createLabelmap=False, name=name)
         else:
             outputNode = job.outputNode
             if outputNode is not None and not slicer.mrmlScene.IsNodePresent(outputNode):
                 outputNode = None  # removed during the run: make a new one
-            applied = self.logic.applyResult(volumeNode, job.result, segmentationNode=outputNode,
+            applied = self.logic.applyResult(volumeNode, result, segmentationNode=outputNode,
                                              createLabelmap=job.createLabelmap)
             if self._parameterNode:
                 self._parameterNode.outputSegmentation = applied.segmentationNode  # the next run replaces it

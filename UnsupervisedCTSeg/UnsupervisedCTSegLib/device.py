@@ -1,12 +1,22 @@
-"""Pick the torch device: CUDA when present, else CPU, or whatever the user forces."""
+"""Pick the torch device: CUDA when present, else CPU, or whatever the user forces.
+
+torch is imported inside the functions, not at load time: the Slicer panel imports this module
+when it opens, before PyTorch may be installed, to show which device a run will use.
+"""
 from __future__ import annotations
 
-import torch
+import importlib.util
 
 from .errors import InputError
 
 
-def pick_device(requested: str = "auto") -> torch.device:
+def _untranslated(text: str) -> str:
+    return text
+
+
+def pick_device(requested: str = "auto") -> "torch.device":
+    import torch
+
     requested = (requested or "auto").lower()
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -24,8 +34,78 @@ def pick_device(requested: str = "auto") -> torch.device:
     raise InputError(f"unknown device '{requested}': use auto, cpu, cuda or cuda:N")
 
 
-def describe(device: torch.device) -> str:
+def describe(device: "torch.device") -> str:
     """Human-readable device name for progress lines and the run record."""
+    import torch
+
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
     return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def torch_installed() -> bool:
+    """Whether torch can be imported, found without importing it (which takes seconds)."""
+    return importlib.util.find_spec("torch") is not None
+
+
+def device_name(force_cpu: bool, tr=_untranslated):
+    """"CUDA GPU <name>" or "CPU (n threads)" for the panel; None while PyTorch is not installed.
+
+    Never installs anything. `tr` translates the message templates (the panel passes Slicer's).
+    """
+    if not torch_installed():
+        return None
+    import torch
+
+    device = pick_device("cpu" if force_cpu else "auto")
+    if device.type == "cuda":
+        return tr("CUDA GPU {name}").format(name=torch.cuda.get_device_name(device))
+    return tr("CPU ({threads} threads)").format(threads=torch.get_num_threads())
+
+
+def device_description(force_cpu: bool, tr=_untranslated) -> str:
+    """The panel's device line."""
+    name = device_name(force_cpu, tr)
+    if name is None:
+        return tr("Will run on: not known yet (PyTorch is installed on the first run)")
+    return tr("Will run on: {device}").format(device=name)
+
+
+def runs_on_gpu(settings) -> bool:
+    """Whether a run with these Settings would use a CUDA GPU; False while PyTorch is not installed.
+
+    Never raises: a device the machine does not have is refused by the engine when the run starts.
+    """
+    if settings.device == "cpu" or not torch_installed():
+        return False
+    try:
+        return pick_device(settings.device).type == "cuda"
+    except InputError:
+        return False
+
+
+def is_out_of_memory(error) -> bool:
+    """True for CUDA out-of-memory, also when the engine re-raised it as InputError (kept as __cause__).
+
+    Recognised by name and message rather than by class, so it works without importing torch and
+    for the RuntimeError("CUDA out of memory ...") that older PyTorch versions raise.
+    """
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if type(error).__name__ == "OutOfMemoryError" or "out of memory" in str(error).lower():
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def release_gpu_memory() -> None:
+    """Give PyTorch's cached CUDA memory back after an out-of-memory error; never raises."""
+    if not torch_installed():
+        return
+    try:
+        import torch
+
+        torch.cuda.empty_cache()
+    except Exception:  # a broken or CPU-only install has nothing to release
+        pass

@@ -6,6 +6,7 @@ it, so the panel cannot drift from the engine. Pure Python: no slicer, no qt.
 """
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 from .settings import STUDY_PRESET, VARIANTS, Settings
@@ -73,3 +74,43 @@ def settings_from_parameters(values: dict) -> Settings:
             fields[p.setting] = p.kind(values.get(p.name, p.default))
     fields["device"] = "cpu" if values.get("forceCPU", False) else "auto"
     return Settings(**fields)
+
+
+# --- the panel's texts, made from the table --------------------------------------------------
+
+
+def _untranslated(text: str) -> str:
+    return text
+
+
+def _number(value) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def parameter_help(tr=_untranslated) -> str:
+    """One HTML list item per panel parameter, made from the table so the help cannot drift.
+
+    `tr` translates the phrases around the values (the Slicer module passes Slicer's translator).
+    """
+    items = []
+    for p in PARAMETERS:
+        if p.choices:
+            values = tr("one of {choices}; default {default}").format(choices=", ".join(p.choices), default=p.default)
+        elif p.kind is bool:
+            values = tr("default {default}").format(default=tr("on") if p.default else tr("off"))
+        else:
+            values = tr("{minimum} to {maximum}; default {default}").format(
+                minimum=_number(p.minimum), maximum=_number(p.maximum), default=_number(p.default))
+        items.append(f"<li><b>{html.escape(p.label)}</b> ({html.escape(values)}): {html.escape(p.tooltip)}.</li>")
+    return "<ul>" + "".join(items) + "</ul>"
+
+
+def study_preset_text(tr=_untranslated) -> str:
+    """The study preset button's text, naming the values it sets."""
+    return tr("Study CT preset (M={layers}, θ={theta:g}, μ={mu:g})").format(**STUDY_VALUES)
+
+
+def our_defaults_tooltip(tr=_untranslated) -> str:
+    """The "Our defaults" button's tooltip, naming the values it sets and why."""
+    return tr("Set M, θ and μ back to this module's defaults (M={layers}, θ={theta:g}, μ={mu:g}), which keep small "
+              "tissues such as bone apart; the other parameters are left as they are.").format(**OUR_VALUES)

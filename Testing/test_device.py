@@ -1,0 +1,105 @@
+"""The panel's device helpers in device.py: the device line, GPU or not, out-of-memory errors."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import blocks_volume, fast_settings
+from UnsupervisedCTSegLib import device, engine
+from UnsupervisedCTSegLib.errors import Cancelled, InputError
+from UnsupervisedCTSegLib.settings import Settings
+
+MODULE_DIR = Path(__file__).resolve().parents[1] / "UnsupervisedCTSeg"
+
+
+def test_force_cpu_names_the_cpu_and_its_threads():
+    assert device.device_name(True) == f"CPU ({torch.get_num_threads()} threads)"
+    assert re.fullmatch(r"Will run on: CPU \(\d+ threads\)", device.device_description(True))
+
+
+def test_auto_names_the_gpu_when_there_is_one():
+    name = device.device_name(False)
+    if torch.cuda.is_available():
+        assert name == f"CUDA GPU {torch.cuda.get_device_name(0)}"
+    else:
+        assert name == device.device_name(True)
+    assert device.device_description(False) == f"Will run on: {name}"
+
+
+def test_device_line_goes_through_the_translator():
+    assert device.device_description(True, lambda text: "<" + text + ">").startswith("<Will run on: <CPU (")
+
+
+def test_runs_on_gpu():
+    assert device.runs_on_gpu(Settings(device="cpu")) is False
+    assert device.runs_on_gpu(Settings(device="auto")) is torch.cuda.is_available()
+    assert device.runs_on_gpu(Settings(device="cuda")) is torch.cuda.is_available()  # never raises
+
+
+def oom_message() -> str:
+    return "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 7.79 GiB total capacity)"
+
+
+def test_out_of_memory_errors_are_recognised():
+    assert device.is_out_of_memory(torch.cuda.OutOfMemoryError(oom_message()))
+    assert device.is_out_of_memory(RuntimeError(oom_message()))  # PyTorch before 1.13
+    assert device.is_out_of_memory(RuntimeError("CUDA error: out of memory"))
+
+
+def test_out_of_memory_is_found_behind_a_wrapping_error():
+    for chain in ("cause", "context"):
+        try:
+            try:
+                raise torch.cuda.OutOfMemoryError("allocation failed")
+            except torch.cuda.OutOfMemoryError as oom:
+                if chain == "cause":
+                    raise InputError("could not run") from oom
+                raise InputError("could not run")
+        except InputError as error:
+            assert device.is_out_of_memory(error), chain
+
+
+def test_the_engines_input_error_for_out_of_memory_is_recognised(monkeypatch):
+    """The engine re-raises CUDA out-of-memory as an InputError naming the fix; the panel must still see it."""
+    def out_of_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError(oom_message())
+
+    monkeypatch.setattr(engine, "segment_series", out_of_memory)
+    with pytest.raises(InputError) as caught:
+        engine.segment(blocks_volume(), fast_settings())
+    assert device.is_out_of_memory(caught.value)
+
+
+@pytest.mark.parametrize("error", [
+    None, ValueError("bad value"), InputError("slices of 2x2 pixels are smaller than the network can take"),
+    Cancelled("segmentation cancelled"), RuntimeError("index 3 is out of range"), MemoryError(),
+], ids=repr)
+def test_other_errors_are_not_out_of_memory(error):
+    assert not device.is_out_of_memory(error)
+
+
+def test_a_cyclic_chain_ends():
+    first, second = RuntimeError("first"), RuntimeError("second")
+    first.__context__, second.__context__ = second, first
+    assert not device.is_out_of_memory(first)
+
+
+def test_release_gpu_memory_never_raises():
+    device.release_gpu_memory()
+
+
+def test_device_helpers_work_before_pytorch_is_installed():
+    """The panel shows its device line when it opens, which may be before PyTorch is installed."""
+    code = ("import sys, types; sys.modules['torch'] = None; "
+            f"sys.path.insert(0, {str(MODULE_DIR)!r}); "
+            "from UnsupervisedCTSegLib import device; "
+            "assert device.device_name(False) is None; "
+            "assert 'not known yet' in device.device_description(False); "
+            "assert device.runs_on_gpu(types.SimpleNamespace(device='auto')) is False; "
+            "assert device.is_out_of_memory(RuntimeError('CUDA out of memory')); "
+            "device.release_gpu_memory()")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-1500:]
