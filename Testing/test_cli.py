@@ -109,3 +109,15 @@ def test_study_preset_sets_the_papers_configuration():
     settings = settings_from(build_parser().parse_args(["segment", "x", "-o", "y.nrrd", "--preset", "study", "-T", "7"]))
     assert (settings.mode, settings.layers, settings.theta, settings.mu, settings.channels) == ("slice", 9, 1.5, 1.0, 100)
     assert settings.windows == ("wide",) and settings.iterations == 7
+
+
+def test_help_shows_the_engines_defaults(capsys):
+    from UnsupervisedCTSegLib.settings import Settings
+
+    with pytest.raises(SystemExit):
+        main(["segment", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    defaults = Settings()
+    assert f"filters per block (default {defaults.channels})" in text
+    assert f"maximum iterations (default {defaults.iterations})" in text
+    assert f"(default {','.join(defaults.windows)})" in text

@@ -116,31 +116,26 @@ def test_volume_copy_does_not_share_memory_with_the_node(scene, logic):
     assert np.any(volume.hu != 0)
 
 
-def make_vector_node(scene):
-    node = scene.AddNewNodeByClass("vtkMRMLVectorVolumeNode", "rgb")
+def image_node(scene, node_class, name, dimensions, scalar_type, components):
+    """A volume node of `node_class` holding freshly allocated image data of that layout."""
+    node = scene.AddNewNodeByClass(node_class, name)
     image = vtk.vtkImageData()
-    image.SetDimensions(5, 4, 3)
-    image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 3)
+    image.SetDimensions(*dimensions)
+    image.AllocateScalars(scalar_type, components)
     node.SetAndObserveImageData(image)
     return node
+
+
+def make_vector_node(scene):
+    return image_node(scene, "vtkMRMLVectorVolumeNode", "rgb", (5, 4, 3), vtk.VTK_UNSIGNED_CHAR, 3)
 
 
 def make_rgb_scalar_node(scene):
-    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "rgb in a scalar node")
-    image = vtk.vtkImageData()
-    image.SetDimensions(5, 4, 3)
-    image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 3)
-    node.SetAndObserveImageData(image)
-    return node
+    return image_node(scene, "vtkMRMLScalarVolumeNode", "rgb in a scalar node", (5, 4, 3), vtk.VTK_UNSIGNED_CHAR, 3)
 
 
 def make_labelmap_node(scene):
-    node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "labels")
-    image = vtk.vtkImageData()
-    image.SetDimensions(5, 4, 3)
-    image.AllocateScalars(vtk.VTK_SHORT, 1)
-    node.SetAndObserveImageData(image)
-    return node
+    return image_node(scene, "vtkMRMLLabelMapVolumeNode", "labels", (5, 4, 3), vtk.VTK_SHORT, 1)
 
 
 def make_node_without_image(scene):
@@ -148,12 +143,7 @@ def make_node_without_image(scene):
 
 
 def make_empty_image_node(scene):
-    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "empty")
-    image = vtk.vtkImageData()
-    image.SetDimensions(0, 0, 0)
-    image.AllocateScalars(vtk.VTK_SHORT, 1)
-    node.SetAndObserveImageData(image)
-    return node
+    return image_node(scene, "vtkMRMLScalarVolumeNode", "empty", (0, 0, 0), vtk.VTK_SHORT, 1)
 
 
 def make_sequence_node(scene):

@@ -14,28 +14,29 @@ from .errors import Cancelled, InputError
 from .settings import MODES, STUDY_PRESET, VARIANTS, Settings
 from .preprocessing import WINDOWS
 
-# CLI flag -> Settings field, for the flags whose names differ from the field names.
+# Settings field -> (CLI flag, argparse options). The "(default ...)" of each help text is added
+# from Settings() by add_setting_flags, so the help cannot drift from the engine's defaults.
 SETTING_FLAGS = {
-    "variant": ("--variant", dict(choices=VARIANTS, help="proposed | superpixel | nobn | kmeans (default proposed)")),
-    "mode": ("--mode", dict(choices=MODES, help="volume: one network for the whole series (default); slice: one per slice, as in the papers")),
-    "layers": ("--layers", dict(type=int, help="M, conv blocks (default 3)")),
-    "channels": ("--channels", dict(type=int, help="p, filters per block (default 48)")),
-    "classes": ("--classes", dict(type=int, help="q, response channels = maximum labels (default: p)")),
-    "theta": ("--theta", dict(type=float, help="θ, weight of the similarity loss (default 1.0)")),
-    "mu": ("--mu", dict(type=float, help="μ, weight of the continuity loss (default 0.5)")),
-    "edge_hu": ("--edge-hu", dict(type=float, help="continuity weighted by exp(-|ΔHU|/edge_hu); 0 = the papers' plain term (default 50)")),
-    "iterations": ("--iterations", dict(type=int, help="T, maximum iterations (default 30)")),
-    "min_labels": ("--min-labels", dict(type=int, help="stop when the label count falls to this (default 3)")),
-    "lr": ("--lr", dict(type=float, help="SGD learning rate (default 0.03; the papers use 0.1)")),
-    "momentum": ("--momentum", dict(type=float, help="SGD momentum (default 0.9)")),
-    "windows": ("--windows", dict(help=f"comma-separated HU windows as input channels, from {','.join(WINDOWS)} (default wide,soft)")),
-    "batch_slices": ("--batch-slices", dict(type=int, help="volume mode: slices per training batch (default 4)")),
-    "train_size": ("--train-size", dict(type=int, help="volume mode: training crop side in pixels, 0 = whole slices (default 128)")),
-    "superpixels": ("--superpixels", dict(type=int, help="K, SLIC superpixels per slice for the superpixel variant (default 10000)")),
-    "compactness": ("--compactness", dict(type=float, help="SLIC compactness (default 0.1)")),
-    "k": ("-k", dict(type=int, help="clusters of the kmeans variant (default 15)")),
-    "seed": ("--seed", dict(type=int, help="random seed (default 0); the same seed gives the same labels on CPU")),
-    "device": ("--device", dict(help="auto | cpu | cuda | cuda:N (default auto: CUDA when available)")),
+    "variant": ("--variant", dict(choices=VARIANTS, help="proposed | superpixel | nobn | kmeans")),
+    "mode": ("--mode", dict(choices=MODES, help="volume: one network for the whole series; slice: one per slice, as in the papers")),
+    "layers": ("--layers", dict(type=int, help="M, conv blocks")),
+    "channels": ("--channels", dict(type=int, help="p, filters per block")),
+    "classes": ("--classes", dict(type=int, help="q, response channels = maximum labels; 0 means q = p")),
+    "theta": ("--theta", dict(type=float, help="θ, weight of the similarity loss")),
+    "mu": ("--mu", dict(type=float, help="μ, weight of the continuity loss")),
+    "edge_hu": ("--edge-hu", dict(type=float, help="continuity weighted by exp(-|ΔHU|/edge_hu); 0 = the papers' plain term")),
+    "iterations": ("--iterations", dict(type=int, help="T, maximum iterations")),
+    "min_labels": ("--min-labels", dict(type=int, help="stop when the label count falls to this")),
+    "lr": ("--lr", dict(type=float, help="SGD learning rate; the papers use 0.1")),
+    "momentum": ("--momentum", dict(type=float, help="SGD momentum")),
+    "windows": ("--windows", dict(help=f"comma-separated HU windows as input channels, from {','.join(WINDOWS)}")),
+    "batch_slices": ("--batch-slices", dict(type=int, help="volume mode: slices per training batch")),
+    "train_size": ("--train-size", dict(type=int, help="volume mode: training crop side in pixels, 0 = whole slices")),
+    "superpixels": ("--superpixels", dict(type=int, help="K, SLIC superpixels per slice for the superpixel variant")),
+    "compactness": ("--compactness", dict(type=float, help="SLIC compactness")),
+    "k": ("-k", dict(type=int, help="clusters of the kmeans variant")),
+    "seed": ("--seed", dict(type=int, help="random seed; the same seed gives the same labels on CPU")),
+    "device": ("--device", dict(help="auto (CUDA when available) | cpu | cuda | cuda:N")),
 }
 SHORT_FLAGS = {"layers": "-M", "channels": "-p", "iterations": "-T", "classes": "-q"}
 
@@ -65,8 +66,12 @@ def add_setting_flags(parser) -> None:
     group = parser.add_argument_group("segmentation settings")
     group.add_argument("--preset", choices=["study"], help="study: the CT study's best settings run as in the "
                        "papers (slice mode, M=9, θ=1.5, μ=1, p=100, one wide window, T=1000, lr 0.1, plain continuity); flags still override")
+    defaults = Settings()
     for field, (flag, options) in SETTING_FLAGS.items():
         flags = [SHORT_FLAGS[field], flag] if field in SHORT_FLAGS else [flag]
+        default = getattr(defaults, field)
+        shown = ",".join(default) if isinstance(default, tuple) else default
+        options = dict(options, help=f"{options['help']} (default {shown})")
         group.add_argument(*flags, dest=field, default=None, **options)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from .device import pick_device
+from .kmeans import FIT_ITERATIONS, FIT_SAMPLE
 from .preprocessing import window_channels
 from .settings import Settings
 from .superpixels import slic_slices
@@ -36,8 +37,6 @@ CALIBRATION_STEPS = 2  # timed training steps, after one untimed warm-up step
 TRAIN_PIXELS = 2 ** 16  # pixels per timed step (all slices of the batch) before crops are used
 INFERENCE_PIXELS = 2 ** 18  # pixels of the timed inference pass (one 512 x 512 slice)
 FAST_STEP_SECONDS = 0.5  # a real-shape step predicted below this is timed directly
-KMEANS_SAMPLE = 200_000  # points k-means fits on (kmeans.kmeans' sample)
-KMEANS_ITERATIONS = 50  # kmeans.kmeans' iteration cap
 
 
 @dataclass
@@ -77,7 +76,7 @@ def extrapolate(calibration: Calibration, shape: tuple, settings: Settings) -> f
 
     Slice mode: per slice a fresh network, T steps on the whole slice and one labelling pass.
     Volume mode: T steps on mini-batches, then two passes over every slice (BatchNorm statistics,
-    then labelling). k-means: a fit on at most KMEANS_SAMPLE points plus one assignment of every
+    then labelling). k-means: a fit on at most FIT_SAMPLE points plus one assignment of every
     voxel. Every variant ends with renumbering the labels over the whole volume.
     """
     depth, height, width = shape
@@ -85,8 +84,8 @@ def extrapolate(calibration: Calibration, shape: tuple, settings: Settings) -> f
     c = calibration
     finish = c.finish_per_voxel * voxels
     if settings.variant == "kmeans":
-        fit_points = min(voxels, KMEANS_SAMPLE)
-        return finish + c.kmeans_per_point * (fit_points * (KMEANS_ITERATIONS + settings.k) + voxels)
+        fit_points = min(voxels, FIT_SAMPLE)
+        return finish + c.kmeans_per_point * (fit_points * (FIT_ITERATIONS + settings.k) + voxels)
     superpixels = depth * c.superpixels_per_slice if settings.variant == "superpixel" else 0.0
     if settings.mode == "slice":
         per_slice = c.setup + settings.iterations * c.train_step + c.inference_per_slice

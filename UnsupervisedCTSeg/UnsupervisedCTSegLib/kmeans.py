@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import torch
 
+FIT_SAMPLE = 200_000  # points the centres are fitted on, at most
+FIT_ITERATIONS = 50  # Lloyd iterations, at most
 
-def kmeans(points: torch.Tensor, k: int, generator: torch.Generator, iterations: int = 50,
-           sample: int = 200_000) -> torch.Tensor:
+
+def kmeans(points: torch.Tensor, k: int, generator: torch.Generator, iterations: int = FIT_ITERATIONS,
+           sample: int = FIT_SAMPLE) -> torch.Tensor:
     """Lloyd's k-means with k-means++ seeding on (N, D) points; returns the (k, D) centres.
 
     Fitting uses at most `sample` points drawn with `generator`, so the result is reproducible

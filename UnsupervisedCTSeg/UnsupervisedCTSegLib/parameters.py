@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from .settings import STUDY_PRESET, VARIANTS, Settings
+from .settings import MODES, STUDY_PRESET, VARIANTS, Settings
 
 _DEFAULTS = Settings()
 
@@ -27,13 +27,11 @@ class Parameter:
     tooltip: str = ""
 
 
-MODE_CHOICES = ("volume", "slice")
-
 PARAMETERS = (
     Parameter("variant", str, _DEFAULTS.variant, "variant", choices=VARIANTS, label="Variant",
               tooltip="proposed: the TIP 2020 network; superpixel: SLIC majority vote each iteration; "
                       "nobn: no response BatchNorm; kmeans: the k-means baseline"),
-    Parameter("mode", str, _DEFAULTS.mode, "mode", choices=MODE_CHOICES, label="Mode",
+    Parameter("mode", str, _DEFAULTS.mode, "mode", choices=MODES, label="Mode",
               tooltip="volume: one network for the whole series (consistent labels); slice: a fresh network per slice, as in the papers"),
     Parameter("layers", int, _DEFAULTS.layers, "layers", 1, 50, label="M (conv blocks)",
               tooltip="3x3 conv -> ReLU -> BatchNorm blocks; more: larger, smoother regions, slower"),

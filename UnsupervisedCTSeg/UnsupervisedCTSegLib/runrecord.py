@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .writers import atomic_output
 
 
 def versions() -> dict:
@@ -41,8 +42,6 @@ def make_record(volume, settings, device: str, trace, tissues, wall_seconds: flo
 
 
 def write_record(path, record: dict) -> None:
-    from .writers import atomic_output
-
     with atomic_output(path) as tmp:
         with open(tmp, "w") as f:
             json.dump(record, f, indent=1)
