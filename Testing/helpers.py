@@ -18,6 +18,7 @@ def blocks_volume(depth=3, size=24, seed=0) -> Volume:
 
 
 def fast_settings(**overrides) -> Settings:
-    values = dict(layers=2, channels=8, iterations=5, train_size=0, batch_slices=2, device="cpu")
+    values = dict(layers=2, channels=8, iterations=5, train_size=0, batch_slices=2, device="cpu",
+                  body_mask=False)  # blocks are not a body; the body mask has its own tests
     values.update(overrides)
     return Settings(**values)

@@ -16,7 +16,7 @@ from UnsupervisedCTSegLib.backgroundrun import BackgroundRun
 from UnsupervisedCTSegLib.errors import Cancelled, InputError
 from UnsupervisedCTSegLib.settings import Settings
 
-LONG = Settings(channels=8, iterations=200, min_labels=1, device="cpu")  # min_labels=1: no early stop
+LONG = Settings(channels=8, iterations=200, min_labels=1, body_mask=False, device="cpu")  # min_labels=1: no early stop
 DEADLINE = 120.0  # seconds a test waits for something that takes well under a second
 
 

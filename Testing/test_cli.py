@@ -11,7 +11,7 @@ from UnsupervisedCTSegLib.writers import write_volume
 
 from helpers import blocks_volume
 
-FAST = ["-M", "2", "-p", "8", "-T", "3", "--train-size", "0", "--device", "cpu", "--quiet"]
+FAST = ["-M", "2", "-p", "8", "-T", "3", "--train-size", "0", "--no-body-mask", "--device", "cpu", "--quiet"]
 
 
 def files_in(folder):
@@ -78,7 +78,7 @@ def test_bad_input_one_line_exit_2_no_files(tmp_path, capsys, case, word):
         sitk.WriteImage(sitk.GetImageFromArray(np.zeros((2, 2, 2), np.int16)), str(source))
     else:
         extra = {"M0": ["-M", "0"], "p1": ["-p", "1"], "theta": ["--theta", "-1"], "mu": ["--mu", "-2"],
-                 "T0": ["-T", "0"], "minlabels": ["--min-labels", "9"], "badout": []}[case]
+                 "T0": ["-T", "0"], "minlabels": ["--min-labels", "11"], "badout": []}[case]
     out = tmp_path / "out" / ("labels.png" if case == "badout" else "labels.nrrd")
     before = files_in(inputs)
     code = main(["segment", str(source), "-o", str(out), *FAST, *extra])

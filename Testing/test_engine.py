@@ -122,7 +122,7 @@ def test_record_has_parameters_versions_history():
 
 @pytest.mark.parametrize("overrides,word", [
     (dict(layers=0), "M"), (dict(channels=1), "p"), (dict(theta=-1), "θ"), (dict(mu=-0.5), "μ"),
-    (dict(iterations=0), "iterations"), (dict(channels=4, min_labels=5), "minLabels"),
+    (dict(iterations=0), "iterations"), (dict(classes=4, min_labels=5), "minLabels"),
     (dict(variant="magic"), "variant"), (dict(windows=("nope",)), "window"), (dict(device="tpu"), "device"),
 ])
 def test_absurd_settings_are_refused(overrides, word):

@@ -225,6 +225,43 @@ def test_closed_surface_is_made_for_3d(scene, logic):
     assert segmentation.GetSourceRepresentationName() == "Binary labelmap"
 
 
+def test_outside_body_segment_is_one_more_segment_shown_in_the_slice_views_only(scene, logic):
+    volume = blocks_volume(depth=3)  # the air block lies outside the body
+    node = volumeNodeFromVolume(scene, volume, "ct")
+    settings = fast_settings(outside_segment=True, body_mask=True)
+    applied = logic.run(node, settings, createLabelmap=True)
+    expected = engine.segment(volume, settings)
+    outside = [t for t in expected.tissues if t.name == "outside body"]
+    assert len(outside) == 1 and outside[0].label == len(expected.tissues)
+    assert np.count_nonzero(expected.labels == outside[0].label) == outside[0].voxels > 0
+    assert expected.labels.all()  # every voxel has a segment, the table and air included
+
+    seg_node = applied.segmentationNode
+    segments = segments_by_name(seg_node)
+    assert set(segments) == {t.name for t in expected.tissues}
+    np.testing.assert_allclose(segments["outside body"].GetColor(), outside[0].color, atol=1e-6)
+    np.testing.assert_array_equal(logic.labelsFromSegmentation(seg_node, node), expected.labels)
+    np.testing.assert_array_equal(node_array(applied.labelmapNode), expected.labels)
+    assert applied.labelmapNode.GetDisplayNode().GetColorNode().GetColorName(outside[0].label) == "outside body"
+    # Its 3D surface would be a box around the body: shown in 2D only, every tissue in 3D as well.
+    segmentation, display = seg_node.GetSegmentation(), seg_node.GetDisplayNode()
+    assert segmentation.ContainsRepresentation("Closed surface")
+    for i in range(segmentation.GetNumberOfSegments()):
+        segment_id, name = segmentation.GetNthSegmentID(i), segmentation.GetNthSegment(i).GetName()
+        assert display.GetSegmentVisibility3D(segment_id) == (name != "outside body"), name
+        assert display.GetSegmentVisibility2DFill(segment_id) and display.GetSegmentVisibility(segment_id), name
+
+    # A re-run without it into the same node leaves the outside unlabelled and shows every segment in 3D.
+    plain = fast_settings(body_mask=True)
+    again = logic.run(node, plain, segmentationNode=seg_node)
+    expected = engine.segment(volume, plain)
+    assert "outside body" not in segments_by_name(again.segmentationNode)
+    assert not expected.labels.all()
+    np.testing.assert_array_equal(logic.labelsFromSegmentation(seg_node, node), expected.labels)
+    assert all(display.GetSegmentVisibility3D(segmentation.GetNthSegmentID(i))
+               for i in range(segmentation.GetNumberOfSegments()))
+
+
 def test_no_temporary_nodes_are_left_behind(scene, logic):
     node = volumeNodeFromVolume(scene, blocks_volume(), "ct")
     applied = logic.run(node, fast_settings())

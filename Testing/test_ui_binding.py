@@ -248,6 +248,7 @@ def test_panel_has_sections_buttons_progress_and_status():
     widgets = widgets_by_name()
     expected = {
         "inputsCollapsibleButton": "ctkCollapsibleButton", "parametersCollapsibleButton": "ctkCollapsibleButton",
+        "cleanupCollapsibleButton": "ctkCollapsibleButton",
         "advancedCollapsibleButton": "ctkCollapsibleButton", "previewButton": "QPushButton",
         "applyButton": "QPushButton", "ourDefaultsButton": "QPushButton", "studyPresetButton": "QPushButton",
         "progressBar": "QProgressBar", "statusLabel": "QLabel", "deviceLabel": "QLabel",
@@ -260,11 +261,17 @@ def test_panel_has_sections_buttons_progress_and_status():
     assert props(widgets["applyButton"])["text"] == "Apply"
     assert props(widgets["previewButton"])["text"] == "Preview current slice"
     assert props(widgets["ourDefaultsButton"])["text"] == "Our defaults"
-    # The advanced knobs are in the Advanced section, the main ones in Parameters.
-    advanced = {props(w).get("SlicerParameterName") for w in widgets["advancedCollapsibleButton"].iter("widget")}
-    main = {props(w).get("SlicerParameterName") for w in widgets["parametersCollapsibleButton"].iter("widget")}
-    assert {"variant", "mode", "layers", "theta", "mu", "iterations"} <= main
-    assert {"channels", "minLabels", "seed", "superpixels", "kmeansK", "forceCPU", "createLabelmap"} <= advanced
+    assert props(widgets["cleanupCollapsibleButton"])["text"] == "Clean-up"
+    assert not props(widgets["cleanupCollapsibleButton"]).get("collapsed", False)
+    # The advanced knobs are in the Advanced section, the main ones (the body mask included: clinicians
+    # need it) in Parameters, the label clean-up in its own section.
+    def bound_in(section):
+        return {props(w).get("SlicerParameterName") for w in widgets[section].iter("widget")} - {None}
+
+    main, cleanup, advanced = (bound_in(f"{name}CollapsibleButton") for name in ("parameters", "cleanup", "advanced"))
+    assert {"variant", "mode", "layers", "theta", "mu", "iterations", "bodyMask", "outsideSegment"} <= main
+    assert cleanup == {"minIslandMm3", "fillHoles"}
+    assert {"channels", "classes", "minLabels", "seed", "superpixels", "kmeansK", "forceCPU", "createLabelmap"} <= advanced
     assert "deviceLabel" in {w.get("name") for w in widgets["advancedCollapsibleButton"].iter("widget")}
 
 
@@ -273,6 +280,54 @@ def test_study_button_text_names_the_preset():
     v = parameters.STUDY_VALUES
     assert text == f"Study CT preset (M={v['layers']}, θ={v['theta']:g}, μ={v['mu']:g})"
     assert parameters.study_preset_text() == text  # what the panel sets at setup, as designed
+
+
+def test_float_spin_boxes_step_by_a_round_amount_within_the_range():
+    """A QDoubleSpinBox over a wide range (the island size) steps by a useful amount, not 0.01."""
+    for p in (p for p in parameters.PARAMETERS if p.kind is float):
+        widget = widget_for(p.name)
+        if widget.get("class") == "QDoubleSpinBox":
+            step = props(widget).get("singleStep", 1.0)
+            assert step >= (p.maximum - p.minimum) / 1e6, f"{p.name} steps by {step}"
+
+
+# --- the table against the engine's Settings ---------------------------------------------------
+
+
+def test_every_setting_the_table_feeds_is_a_settings_field_of_the_same_kind():
+    defaults = parameters.Settings()
+    for p in parameters.PARAMETERS:
+        if p.setting:
+            assert p.setting in parameters.Settings.field_names(), p.name
+            assert type(getattr(defaults, p.setting)) is p.kind, f"{p.name}: {p.kind} vs {type(getattr(defaults, p.setting))}"
+            assert p.default == getattr(defaults, p.setting), p.name
+
+
+def test_settings_from_parameters_defaults_are_the_engines():
+    settings = parameters.settings_from_parameters({})
+    defaults = parameters.Settings()
+    for field in parameters.Settings.field_names():
+        if field != "device":
+            assert getattr(settings, field) == getattr(defaults, field), field
+    assert settings.device == "auto"
+
+
+def test_settings_from_parameters_passes_the_body_mask_clean_up_and_q_through():
+    values = {"bodyMask": False, "outsideSegment": True, "minIslandMm3": 250, "fillHoles": True,
+              "classes": 12, "channels": 64, "forceCPU": True}
+    settings = parameters.settings_from_parameters(values)
+    assert settings.body_mask is False and settings.outside_segment is True and settings.fill_holes is True
+    assert settings.min_island_mm3 == 250.0 and isinstance(settings.min_island_mm3, float)
+    assert settings.classes == 12 and settings.channels == 64 and settings.q == 12
+    assert settings.device == "cpu"
+    assert parameters.settings_from_parameters({"classes": 0, "channels": 40}).q == 40  # 0 means q = p
+
+
+def test_settings_from_parameters_refuses_what_the_engine_refuses():
+    from UnsupervisedCTSegLib.errors import InputError
+
+    with pytest.raises(InputError, match="q \\(classes\\) = 1"):
+        parameters.settings_from_parameters({"classes": 1})  # the spin box allows it; the engine does not
 
 
 # --- the panel's texts, made from the table ----------------------------------------------------
@@ -289,6 +344,12 @@ def test_help_names_every_parameter_with_its_range_or_choices():
     assert f"(0 to 10; default {parameters.BY_NAME['theta'].default:g})" in text  # θ: a float range, no 10.0
     assert "(one of proposed, superpixel, nobn, kmeans; default proposed)" in text
     assert "<b>Force CPU</b> (default off)" in text
+
+
+def test_help_writes_whole_float_bounds_as_integers():
+    text = parameters.parameter_help()
+    assert "<b>Remove islands smaller than (mm³)</b> (0 to 1000000; default " in text
+    assert "e+" not in text
 
 
 def test_help_translates_the_phrases_around_the_values():

@@ -330,6 +330,8 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def _onParameterNodeModified(self, caller=None, event=None) -> None:
         self._updateButtons()
+        # The engine makes an "outside body" segment only from a body mask: no mask, nothing to switch.
+        self.ui.outsideSegmentCheckBox.enabled = bool(self._parameterNode and self._parameterNode.bodyMask)
         if self._parameterNode and self._deviceForceCPU is not None and self._parameterNode.forceCPU != self._deviceForceCPU:
             self._updateDeviceLabel()
 

@@ -30,11 +30,23 @@ SETTING_FLAGS = {
     "lr": ("--lr", dict(type=float, help="SGD learning rate; the papers use 0.1")),
     "momentum": ("--momentum", dict(type=float, help="SGD momentum")),
     "windows": ("--windows", dict(help=f"comma-separated HU windows as input channels, from {','.join(WINDOWS)}")),
+    "z_context": ("--z-context", dict(type=int, help="neighbouring slices on each side given to the network as extra input channels")),
+    "mu_z": ("--mu-z", dict(type=float, help="weight of the continuity term between consecutive slices, scaled by in-plane/slice spacing; 0 = off")),
+    "balance": ("--balance", dict(type=float, help="similarity loss weights each cluster by (its share)^-balance so small tissues survive; 0 = the papers' plain cross-entropy")),
+    "warm_start": ("--warm-start", dict(type=float, help="volume mode: share of T trained towards k-means clusters of the windowed HU before self-training; 0 = off")),
     "batch_slices": ("--batch-slices", dict(type=int, help="volume mode: slices per training batch")),
     "train_size": ("--train-size", dict(type=int, help="volume mode: training crop side in pixels, 0 = whole slices")),
     "superpixels": ("--superpixels", dict(type=int, help="K, SLIC superpixels per slice for the superpixel variant")),
     "compactness": ("--compactness", dict(type=float, help="SLIC compactness")),
     "k": ("-k", dict(type=int, help="clusters of the kmeans variant")),
+    "body_mask": ("--body-mask", dict(action=argparse.BooleanOptionalAction,
+                                      help="remove the table, clothing and outside air before training and from the output")),
+    "outside_segment": ("--outside-segment", dict(action=argparse.BooleanOptionalAction,
+                                                  help="with the body mask: label everything outside the body as one segment")),
+    "min_island_mm3": ("--min-island-mm3", dict(type=float, help="clean-up: islands of a label smaller than this (mm³) "
+                                                "join their neighbours; 0 = off")),
+    "fill_holes": ("--fill-holes", dict(action=argparse.BooleanOptionalAction,
+                                        help="clean-up: fill holes inside each label, slice by slice")),
     "seed": ("--seed", dict(type=int, help="random seed; the same seed gives the same labels on CPU")),
     "device": ("--device", dict(help="auto (CUDA when available) | cpu | cuda | cuda:N")),
 }
@@ -59,7 +71,37 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-o", "--output", default="ctseg-demo", help="folder for all outputs (default ./ctseg-demo)")
     add_setting_flags(demo)
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    add_evaluate_parser(sub)
     return parser
+
+
+def add_evaluate_parser(sub) -> None:
+    from .evaluation import CONFIGURATIONS, DEFAULT_SEEDS, PAPER_ITERATIONS, REPORT_FILES
+
+    ev = sub.add_parser("evaluate-ct", help="score our default, the paper's configuration and k-means on a reference",
+                        description=(
+        "Segment CT with several configurations and seeds and score each against REFERENCE, a label map on "
+        "the CT's grid whose values are named by --names, pooled into groups (lung, bone, liver, spleen, "
+        "kidney, muscle, vessels, bowel, fat). Writes " + ", ".join(REPORT_FILES.values())
+        + " into the output folder."))
+    ev.add_argument("ct", help="the CT: a .nrrd/.nii.gz/.mha file or a DICOM series folder")
+    ev.add_argument("reference", help="reference label map on the CT's grid (e.g. TotalSegmentator's)")
+    ev.add_argument("--names", required=True, help='JSON mapping label values to names, e.g. {"5": "liver"}')
+    ev.add_argument("--tissue-masks", help="folder with skeletal_muscle, subcutaneous_fat and torso_fat masks "
+                    "(default: tissue_types beside REFERENCE, when it exists); muscle and fat are scored only "
+                    "with them")
+    ev.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
+                    help=f"seeds per configuration (default {' '.join(map(str, DEFAULT_SEEDS))})")
+    ev.add_argument("-o", "--output", default="ctseg-evaluation", help="output folder (default ./ctseg-evaluation)")
+    ev.add_argument("--configs", default=",".join(CONFIGURATIONS),
+                    help=f"comma-separated configurations to run (default all: {','.join(CONFIGURATIONS)})")
+    ev.add_argument("--paper-iterations", type=int, default=PAPER_ITERATIONS,
+                    help=f"T of the paper configuration, per slice (default {PAPER_ITERATIONS}); it is the slow one")
+    ev.add_argument("--slices", metavar="START:STOP", help="evaluate only axial slices START..STOP-1 (all "
+                    "configurations, reference cropped alike), to afford the slow paper configuration; default all")
+    ev.add_argument("--device", help="auto (CUDA when available) | cpu | cuda | cuda:N (default auto)")
+    ev.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
 def add_setting_flags(parser) -> None:
@@ -70,7 +112,10 @@ def add_setting_flags(parser) -> None:
     for field, (flag, options) in SETTING_FLAGS.items():
         flags = [SHORT_FLAGS[field], flag] if field in SHORT_FLAGS else [flag]
         default = getattr(defaults, field)
-        shown = ",".join(default) if isinstance(default, tuple) else default
+        if isinstance(default, bool):
+            shown = "on" if default else "off"
+        else:
+            shown = ",".join(default) if isinstance(default, tuple) else default
         options = dict(options, help=f"{options['help']} (default {shown})")
         group.add_argument(*flags, dest=field, default=None, **options)
 
@@ -145,6 +190,85 @@ def command_demo(args) -> int:
     return 0
 
 
+def command_evaluate(args) -> int:
+    from . import evaluation as ev
+    from .readers import read_volume
+
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    if not configs or len(set(configs)) != len(configs):
+        raise InputError(f"--configs '{args.configs}' names no configuration or one twice: "
+                         f"give a comma list from {','.join(ev.CONFIGURATIONS)}")
+    if len(set(args.seeds)) != len(args.seeds):
+        raise InputError(f"--seeds {' '.join(map(str, args.seeds))} repeats a seed: give distinct seeds")
+    for name in configs:  # refuse unknown names and bad seeds before reading anything
+        for seed in args.seeds:
+            ev.configuration_settings(name, seed, args.device, args.paper_iterations)
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise InputError(f"output '{output}' is a file: give a folder for the evaluation's tables and figure")
+
+    volume = read_volume(args.ct)
+    names = ev.load_names(args.names)
+    reference = ev.load_label_map(args.reference, volume)
+    mask_folder = ev.tissue_mask_folder(args.reference, args.tissue_masks)
+    tissue_masks = ev.load_tissue_masks(mask_folder, volume)
+    start, stop = ev.parse_slices(args.slices, volume.shape[0])
+    volume = volume.slab(start, stop)
+    reference = reference[start:stop]
+    tissue_masks = {k: (None if m is None else m[start:stop]) for k, m in tissue_masks.items()}
+    groups = ev.reference_groups(reference, names, tissue_masks)
+    if not groups.masks:
+        reasons = "; ".join(f"{g}: {why}" for g, why in groups.skipped.items())
+        raise InputError(f"no reference group can be scored ({reasons}): check that --names belongs to REFERENCE "
+                         "and that --slices covers the anatomy")
+    inputs = {"title": Path(args.ct).name, "ct": str(args.ct), "reference": str(args.reference),
+              "names": str(args.names),
+              "tissue_masks": str(mask_folder) if mask_folder else "none found", "shape": list(volume.shape),
+              "spacing": list(volume.spacing), "slices": f"{start}:{stop}", "device": args.device or "auto",
+              "paper_iterations": args.paper_iterations}
+    progress = _EvaluationProgress(args.quiet)
+    try:
+        result = ev.evaluate(volume, groups, configs, args.seeds, args.device, args.paper_iterations,
+                             progress=progress, on_run=progress.on_run, inputs=inputs)
+    finally:
+        progress.close()
+    paths = ev.write_report(output, result)
+    print(ev.markdown_report(result).split("## Definitions")[0].rstrip())
+    for kind, path in paths.items():
+        print(f"{kind:>10}: {path}")
+    return 0
+
+
+class _EvaluationProgress:
+    """A tqdm bar per run (it restarts with each run) and one line per finished run, on stderr."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.bar = None
+        self.name = ""
+
+    def __call__(self, p) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            self.bar = ProgressBar(False)
+        self.bar(p._replace(stage=f"{self.name}: {p.stage}"))
+
+    def on_run(self, index, total, name, seed, scores) -> None:
+        self.name = f"[{index}/{total}] {name} seed {seed}"
+        if scores is None or self.quiet:
+            return
+        self.close()
+        print(f"{self.name}: {scores['labels']} labels, mean best IoU {scores['mean_best_iou']:.3f}, "
+              f"Hungarian {scores['mean_hungarian_iou']:.3f}, adjacent ARI {scores['adjacent_ari']:.3f}, "
+              f"{scores['seconds']:.1f} s", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def print_summary(result, paths) -> None:
     record = result.record
     print(f"{len(result.tissues)} labels in {record['wall_seconds']:.1f} s on {record['device']}, "
@@ -158,7 +282,7 @@ def print_summary(result, paths) -> None:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"segment": command_segment, "demo": command_demo}
+    commands = {"segment": command_segment, "demo": command_demo, "evaluate-ct": command_evaluate}
     try:
         return commands[args.command](args)
     except InputError as error:

@@ -13,12 +13,14 @@ import numpy as np
 import torch
 
 from . import runrecord
+from .bodymask import TISSUE_HU, body_mask
+from .cleanup import clean_labels
 from .device import describe, pick_device
 from .errors import Cancelled, InputError
 from .kmeans import assign, kmeans
 from .preprocessing import window_channels
 from .settings import Settings
-from .tissues import Tissue, renumber_by_hu
+from .tissues import Tissue, add_outside_segment, renumber_by_hu
 from .training import Trace, check, segment_series, segment_slices
 from .volume import Volume
 
@@ -73,30 +75,47 @@ def segment(volume: Volume, settings: Optional[Settings] = None,
 
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
+    body = None
+    if settings.body_mask:
+        report(0.0, 0, 0, 0.0, "body mask")
+        body = body_mask(volume.hu, volume.spacing)
+        if not body.any():
+            raise InputError(f"no body found (no voxel above {TISSUE_HU:g} HU): check that the input is CT in "
+                             "Hounsfield units, or turn the body mask off (--no-body-mask, or untick it in the panel)")
+        check(cancel)
     try:
         if settings.variant == "kmeans":
-            clusters, trace = _kmeans_clusters(volume.hu, settings, device, report, cancel)
+            clusters, trace = _kmeans_clusters(volume.hu, settings, device, report, cancel, body)
         elif settings.mode == "slice":
-            clusters, trace = segment_slices(volume.hu, settings, device, report, cancel)
+            clusters, trace = segment_slices(volume.hu, settings, device, report, cancel, body)
         else:
-            clusters, trace = segment_series(volume.hu, settings, device, report, cancel, rng)
+            clusters, trace = segment_series(volume.hu, settings, device, report, cancel, rng, body, volume.spacing)
     except torch.cuda.OutOfMemoryError as error:
         raise InputError(f"out of GPU memory on {describe(device)}: rerun with --device cpu, or lower "
                          "p (--channels) or the training crop (--train-size)") from error
     check(cancel)
-    labels, tissues = renumber_by_hu(clusters, volume.hu)
+    if settings.min_island_mm3 or settings.fill_holes:
+        report(1.0, len(trace.loss), trace.labels[-1] if trace.labels else 0, trace.loss[-1] if trace.loss else 0.0,
+               "clean-up")
+        clusters = clean_labels(np.where(body, clusters + 1, 0) if body is not None else clusters + 1,
+                                volume.spacing, settings.min_island_mm3, settings.fill_holes)
+    labels, tissues = renumber_by_hu(clusters, volume.hu, body)
+    if body is not None and settings.outside_segment:
+        labels, tissues = add_outside_segment(labels, tissues, volume.hu, body)
     wall = time.perf_counter() - started
     record = runrecord.make_record(volume, settings, describe(device), trace, tissues, wall)
     report(1.0, len(trace.loss), len(tissues), trace.loss[-1] if trace.loss else 0.0, "done")
     return Segmentation(labels, tissues, record, volume)
 
 
-def _kmeans_clusters(hu, settings: Settings, device, report, cancel):
-    """The papers' k-means baseline on the same windowed input channels the network sees."""
+def _kmeans_clusters(hu, settings: Settings, device, report, cancel, body=None):
+    """The papers' k-means baseline on the same windowed input channels the network sees
+    (fitted on the body's voxels when there is a body mask)."""
     check(cancel)
     points = window_channels(hu, settings.windows).reshape(len(settings.windows), -1).T.contiguous().to(device)
     generator = torch.Generator().manual_seed(settings.seed)
-    centres = kmeans(points, settings.k, generator)
+    fit = points if body is None else points[torch.from_numpy(body.reshape(-1)).to(device)]
+    centres = kmeans(fit, settings.k, generator)
     check(cancel)
     clusters = assign(points, centres).to(torch.int16).cpu().numpy().reshape(hu.shape)
     trace = Trace(stop_reason=f"k-means with k={settings.k}")

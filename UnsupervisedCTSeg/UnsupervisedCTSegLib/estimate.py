@@ -29,7 +29,7 @@ from .preprocessing import window_channels
 from .settings import Settings
 from .superpixels import slic_slices
 from .tissues import renumber_by_hu
-from .training import (build_model, continuity_weights, inference_batch, make_optimizer, network_input,
+from .training import (build_model, continuity_weights, inference_batch, make_optimizer, network_input, slab_planes,
                        train_step)
 from .volume import Volume
 
@@ -160,7 +160,7 @@ def _time_training(batch: np.ndarray, settings: Settings, device) -> tuple:
         segments = torch.from_numpy(ids).to(device)
 
     def step():
-        x = network_input(batch, settings, device)
+        x = network_input(_planes(batch, settings), settings, device)
         weights = continuity_weights(batch, settings, device)
         loss, n_labels, _ = train_step(model, optimizer, x, settings, segments, weights)
         float(loss), int(n_labels)  # the loops read both every iteration (a device sync on a GPU)
@@ -170,6 +170,11 @@ def _time_training(batch: np.ndarray, settings: Settings, device) -> tuple:
     for _ in range(CALIBRATION_STEPS):
         step()
     return (time.perf_counter() - t0) / CALIBRATION_STEPS, slic_per_pixel
+
+
+def _planes(batch: np.ndarray, settings: Settings) -> np.ndarray:
+    """The batch as the loops feed it: each slice with its z_context neighbours."""
+    return slab_planes(batch, np.arange(len(batch)), (0, 0) + batch.shape[1:], settings.z_context)
 
 
 def _time_inference(hu: np.ndarray, settings: Settings, device) -> tuple:
@@ -187,9 +192,9 @@ def _time_inference(hu: np.ndarray, settings: Settings, device) -> tuple:
     model = build_model(settings, device)
     model.eval()
     with torch.no_grad():
-        model(network_input(batch[:1, :16, :16], settings, device))  # warm-up of the eval path
+        model(network_input(_planes(batch[:1, :16, :16], settings), settings, device))  # warm-up of the eval path
         t0 = time.perf_counter()
-        clusters = model(network_input(batch, settings, device)).argmax(dim=1).to(torch.int16).cpu().numpy()
+        clusters = model(network_input(_planes(batch, settings), settings, device)).argmax(dim=1).to(torch.int16).cpu().numpy()
         per_slice = (time.perf_counter() - t0) / len(batch) * (height * width) / batch[0].size
     t0 = time.perf_counter()
     renumber_by_hu(clusters, batch)

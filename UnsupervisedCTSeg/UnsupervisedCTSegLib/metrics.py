@@ -22,3 +22,28 @@ def best_match_iou(labels: np.ndarray, mask: np.ndarray, ignore_zero: bool = Tru
         table[0] = -1.0
     best = int(np.argmax(table))
     return float(max(table[best], 0.0)), best
+
+
+def hungarian_iou(labels: np.ndarray, masks: dict) -> dict:
+    """One-to-one IoU: each group of `masks` (name -> boolean mask) gets its own distinct label.
+
+    Best-match IoU lets one big label "explain" several groups at once (one soft-tissue label
+    matching liver, spleen and kidney); the one-to-one assignment maximising the total IoU
+    (scipy's linear_sum_assignment, the Hungarian method) charges a segmentation for that. Label 0
+    (unlabelled) is never assigned. Returns name -> (IoU, label); a group left without a label
+    (fewer labels than groups) gets (0.0, 0). The IoU matrix is one bincount per group.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    names = list(masks)
+    if not names:
+        return {}
+    labels = np.asarray(labels)
+    table = np.stack([iou_table(labels, masks[name]) for name in names])  # groups x (0..max label)
+    table[:, 0] = 0.0  # label 0 is not a segment: never worth assigning
+    rows, columns = linear_sum_assignment(table, maximize=True)
+    result = {name: (0.0, 0) for name in names}
+    for row, column in zip(rows, columns):
+        if column > 0 and table[row, column] > 0:
+            result[names[row]] = (float(table[row, column]), int(column))
+    return result

@@ -41,8 +41,25 @@ PARAMETERS = (
               tooltip="weight of the spatial continuity loss; higher: smoother, fewer regions"),
     Parameter("iterations", int, _DEFAULTS.iterations, "iterations", 1, 5000, label="Iterations (T)",
               tooltip="maximum training iterations (per slice in slice mode)"),
+    Parameter("bodyMask", bool, _DEFAULTS.body_mask, "body_mask", label="Remove table and clothing (body mask)",
+              tooltip="find the patient's body and leave the CT table, cushions, clothing and outside air out of "
+                      "training and unlabelled in the result; turn off for images without a body, such as a phantom"),
+    Parameter("outsideSegment", bool, _DEFAULTS.outside_segment, "outside_segment",
+              label="Add an 'outside body' segment",
+              tooltip="with the body mask: give everything outside the body (table, clothing, air) one "
+                      "'outside body' segment instead of leaving it unlabelled"),
+    Parameter("minIslandMm3", float, _DEFAULTS.min_island_mm3, "min_island_mm3", 0.0, 1e6,
+              label="Remove islands smaller than (mm³)",
+              tooltip="clean-up: connected pieces of a label smaller than this volume take the label of their "
+                      "neighbours; 0 = off"),
+    Parameter("fillHoles", bool, _DEFAULTS.fill_holes, "fill_holes", label="Fill holes in each label",
+              tooltip="clean-up: in each axial slice, small pockets of other labels enclosed by a label take that label"),
     Parameter("channels", int, _DEFAULTS.channels, "channels", 2, 1024, label="p (filters)",
-              tooltip="filters per block and response channels: the most labels a run can give"),
+              tooltip="filters per block, the network's width; it is also the most labels a run can give "
+                      "only when q is 0"),
+    Parameter("classes", int, _DEFAULTS.classes, "classes", 0, 1024, label="q (maximum labels)",
+              tooltip="response channels: caps the number of labels a run can give (an 'outside body' segment "
+                      "comes on top); 0 means q = p"),
     Parameter("minLabels", int, _DEFAULTS.min_labels, "min_labels", 1, 1024, label="Minimum labels",
               tooltip="training stops once the label count falls to this"),
     Parameter("seed", int, _DEFAULTS.seed, "seed", 0, 2 ** 31 - 1, label="Seed",
@@ -82,6 +99,8 @@ def _untranslated(text: str) -> str:
 
 
 def _number(value) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        value = int(value)  # 1e6 reads 1000000, not 1e+06; 10.0 reads 10
     return str(value) if isinstance(value, int) else f"{value:g}"
 
 

@@ -167,6 +167,28 @@ def test_preview_slice(scene, delayDisplay=print):
     delayDisplay("Preview is on the right slice")
 
 
+def test_outside_body_segment_and_clean_up(scene, delayDisplay=print):
+    """Body mask with an "outside body" segment and both clean-ups: one more segment, hidden in 3D."""
+    delayDisplay("Segmenting with an 'outside body' segment and clean-up")
+    logic = UnsupervisedCTSegLogic(scene)
+    volumeNode = smallPhantom(scene)
+    settings = fastSettings(body_mask=True, outside_segment=True, min_island_mm3=20.0, fill_holes=True)
+    result = logic.segment(logic.volumeFromNode(volumeNode), settings)
+    names = [t.name for t in result.tissues]
+    check(names.count("outside body") == 1 and names[-1] == "outside body",
+          f"expected one 'outside body' tissue, last; got {names}")
+    check(bool(np.all(result.labels > 0)), "with an 'outside body' segment every voxel should have a label")
+    applied = logic.applyResult(volumeNode, result)
+    checkSegmentsMatch(logic, applied.segmentationNode, volumeNode, result)
+    segmentation = applied.segmentationNode.GetSegmentation()
+    display = applied.segmentationNode.GetDisplayNode()
+    for i in range(segmentation.GetNumberOfSegments()):
+        name = segmentation.GetNthSegment(i).GetName()
+        shown = display.GetSegmentVisibility3D(segmentation.GetNthSegmentID(i))
+        check(shown == (name != "outside body"), f"segment '{name}' is {'shown' if shown else 'hidden'} in 3D")
+    delayDisplay("The 'outside body' segment is there, shown in the slice views only")
+
+
 def test_cancel_leaves_scene_unchanged(scene, delayDisplay=print):
     """A cancelled run raises Cancelled and adds, removes and changes no node."""
     delayDisplay("Cancelling a run")
@@ -205,6 +227,7 @@ ALL_TESTS = [
     test_rerun_replaces_segments,
     test_consistency_table,
     test_preview_slice,
+    test_outside_body_segment_and_clean_up,
     test_cancel_leaves_scene_unchanged,
     test_bad_inputs_are_refused,
 ]

@@ -11,8 +11,9 @@ MODES = ("volume", "slice")
 
 # The study's best CT configuration (M=9, θ=1.5, μ=1) with the papers' p=100 and one input
 # channel, run slice by slice as in the papers: kept as a preset to reproduce and compare against.
-STUDY_PRESET = dict(mode="slice", layers=9, theta=1.5, mu=1.0, channels=100, windows=("wide",),
-                    iterations=1000, train_size=0, lr=0.1, edge_hu=0.0)
+STUDY_PRESET = dict(mode="slice", layers=9, classes=0, theta=1.5, mu=1.0, channels=100, windows=("wide",),
+                    iterations=1000, train_size=0, lr=0.1, edge_hu=0.0, z_context=0, mu_z=0.0, balance=0.0, warm_start=0.0, body_mask=False, outside_segment=False,
+                    min_island_mm3=0.0, fill_holes=False)
 
 
 @dataclass
@@ -23,20 +24,28 @@ class Settings:
     mode: str = "volume"  # volume: one network for the whole series; slice: a fresh one per slice
     layers: int = 3  # M: 3x3 conv -> ReLU -> BatchNorm blocks
     channels: int = 48  # p: filters per block
-    classes: int = 0  # q: response channels = maximum number of labels; 0 means q = p
+    classes: int = 10  # q: response channels = maximum number of labels; 0 means q = p
     theta: float = 1.0  # θ: weight of the feature-similarity (cross-entropy) loss
-    mu: float = 0.5  # μ: weight of the spatial-continuity (L1 of differences) loss
+    mu: float = 1.0  # μ: weight of the spatial-continuity (L1 of differences) loss
     edge_hu: float = 50.0  # >0: continuity weighted by exp(-|ΔHU|/edge_hu), so it stops at density edges
     iterations: int = 30  # T: maximum training iterations (per slice in slice mode)
     min_labels: int = 3  # stop once the label count falls to this
     lr: float = 0.03  # the papers use 0.1; 0.03 keeps small tissues (bone) from collapsing into big ones
     momentum: float = 0.9
     windows: tuple = ("wide", "soft")  # HU windows stacked as input channels (see preprocessing)
+    z_context: int = 1  # neighbouring slices on each side given to the network as extra input channels
+    mu_z: float = 3.0  # weight of the continuity term between consecutive slices (scaled by in-plane/slice spacing)
+    balance: float = 0.5  # similarity loss weights clusters by (batch share)^-balance; 0 = the papers' plain CE
+    warm_start: float = 0.67  # volume mode: share of T trained towards k-means clusters of the windowed HU
     batch_slices: int = 4  # volume mode: axial slices per training mini-batch
     train_size: int = 128  # volume mode: side of the square training crop in pixels; 0 = whole slices
     superpixels: int = 10000  # K for the superpixel variant (SLIC segments per slice)
     compactness: float = 0.1  # SLIC compactness on the [0, 1]-scaled input
     k: int = 15  # clusters for the k-means baseline
+    body_mask: bool = True  # remove the table, clothing and outside air before training and from the output
+    outside_segment: bool = False  # with body_mask: label everything outside the body as one segment (else 0)
+    min_island_mm3: float = 0.0  # clean-up: islands of a label smaller than this (mm³) join their neighbours; 0 = off
+    fill_holes: bool = False  # clean-up: fill holes inside each label, slice by slice
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
@@ -75,11 +84,19 @@ class Settings:
         need(len(self.windows) >= 1, "no HU windows: give at least one input window, e.g. wide")
         for w in self.windows:
             need(w in WINDOWS, f"unknown HU window '{w}': choose from {', '.join(WINDOWS)}")
+        need(isinstance(self.z_context, int) and 0 <= self.z_context <= 5,
+             f"z_context = {self.z_context}: use 0 (no neighbours) to 5 slices each side")
+        need(self.mu_z >= 0, f"mu_z = {self.mu_z}: the through-plane continuity weight must be >= 0")
+        need(0 <= self.balance <= 1, f"balance = {self.balance}: use 0 (plain cross-entropy) to 1 (inverse frequency)")
+        need(0 <= self.warm_start <= 1, f"warm_start = {self.warm_start}: use a share of T from 0 (off) to 1")
         need(self.batch_slices >= 1, f"batch_slices = {self.batch_slices}: use at least 1")
         need(self.train_size == 0 or self.train_size >= 8, f"train_size = {self.train_size}: use 0 (whole slices) or >= 8 pixels")
         need(self.superpixels >= 2, f"superpixels K = {self.superpixels}: use at least 2")
         need(self.compactness > 0, f"compactness = {self.compactness}: must be > 0")
         need(2 <= self.k <= 255, f"k-means k = {self.k}: use 2 to 255 clusters")
+        need(self.min_island_mm3 >= 0, f"min_island_mm3 = {self.min_island_mm3}: use 0 (off) or a size in mm³")
+        need(self.min_island_mm3 <= 1e6, f"min_island_mm3 = {self.min_island_mm3} would erase whole organs: "
+             "use at most 1e6 mm³ (1 litre)")
         need(isinstance(self.seed, int) and self.seed >= 0, f"seed = {self.seed}: use a non-negative integer")
         return self
 

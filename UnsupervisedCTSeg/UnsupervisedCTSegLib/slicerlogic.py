@@ -26,6 +26,7 @@ from vtk.util import numpy_support
 from . import consistency, engine
 from .errors import InputError
 from .phantom import make_phantom
+from .tissues import OUTSIDE_NAME
 from .volume import Volume, geometry_from_ijk_to_ras
 
 BINARY_LABELMAP = "Binary labelmap"
@@ -142,7 +143,8 @@ class UnsupervisedCTSegLogic:
         slices. A given (or previously used) segmentation node is reused: its segments are
         replaced, and the table, chart and labelmap it references are updated instead of new ones
         piling up. Outputs are placed under the input's parent transform. 3D surfaces are made for
-        full runs only. If anything fails, the nodes created by this call are removed again.
+        full runs only; an "outside body" segment is shown in the slice views only (in 3D it would
+        be a box hiding the body). If anything fails, the nodes created by this call are removed again.
         """
         checkVolumeNode(volumeNode)
         labels = np.asarray(result.labels)
@@ -192,6 +194,7 @@ class UnsupervisedCTSegLogic:
                 display.SetAndObserveColorNodeID(colors.GetID())
 
             _importSegments(segNode, labelmapNode, volumeNode if fullGrid else labelmapNode, result.tissues)
+            _hideOutsideIn3D(segNode, result.tissues)
             segNode.SetAttribute(RUN_RECORD_ATTRIBUTE, json.dumps(result.record))
             if fullGrid:  # a one-slice preview has no 3D shape worth a surface
                 _createClosedSurface(segNode)
@@ -431,6 +434,23 @@ def _describeSegment(segment, tissue) -> None:
     segment.SetTag(LABEL_TAG, str(int(tissue.label)))
     segment.SetTag("UnsupervisedCTSeg.MeanHU", f"{tissue.mean_hu:.1f}")
     segment.SetTag("UnsupervisedCTSeg.SdHU", f"{tissue.sd_hu:.1f}")
+
+
+def _hideOutsideIn3D(segNode, tissues) -> None:
+    """Show an "outside body" segment in the slice views only.
+
+    It fills everything around the body up to the image's edges, so its 3D surface is a box that
+    encloses and hides the body. It stays in the segmentation and can be shown in 3D by hand.
+    """
+    outside = {str(int(t.label)) for t in tissues if t.name == OUTSIDE_NAME}
+    if not outside:
+        return
+    display = segNode.GetDisplayNode()
+    segmentation = segNode.GetSegmentation()
+    for i in range(segmentation.GetNumberOfSegments()):
+        tag = vtk.reference("")
+        if segmentation.GetNthSegment(i).GetTag(LABEL_TAG, tag) and str(tag) in outside:
+            display.SetSegmentVisibility3D(segmentation.GetNthSegmentID(i), False)
 
 
 def _segmentLabel(segment) -> int:

@@ -80,6 +80,21 @@ def renumber_by_hu(clusters: np.ndarray, hu: np.ndarray, mask: np.ndarray | None
     return labels, tissues
 
 
+OUTSIDE_NAME = "outside body"
+OUTSIDE_COLOR = (0.45, 0.45, 0.45)
+
+
+def add_outside_segment(labels: np.ndarray, tissues: list, hu: np.ndarray, body: np.ndarray):
+    """Give everything outside the body (table, clothing, air) one last label, 'outside body'."""
+    label = len(tissues) + 1
+    outside = ~body
+    labels[outside] = label
+    values = hu[outside].astype(np.float64)
+    mean = float(values.mean()) if values.size else 0.0
+    sd = float(values.std()) if values.size else 0.0
+    return labels, tissues + [Tissue(label, OUTSIDE_NAME, OUTSIDE_COLOR, mean, sd, int(values.size))]
+
+
 def _make_names_unique(tissues: list) -> None:
     by_name: dict = {}
     for t in tissues:

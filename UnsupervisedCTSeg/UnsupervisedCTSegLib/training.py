@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from .errors import Cancelled
-from .losses import edge_weights, total_loss
+from .kmeans import FIT_SAMPLE, assign, kmeans
+from .losses import edge_weights, edge_weights_z, total_loss, z_continuity_loss
 from .model import FeatureClusteringNet
 from .preprocessing import window_channels
 from .settings import Settings
@@ -32,35 +33,75 @@ class Trace:
 Report = Callable[[float, int, int, float, str], None]
 
 
+AIR_HU = -1000.0  # what the network sees outside the body mask
+IGNORE = -1  # target value of pixels outside the body: no loss, no label count
+
+
+def in_channels(settings: Settings) -> int:
+    """Input channels: every HU window of the slice and of its z_context neighbours on each side."""
+    return len(settings.windows) * (2 * settings.z_context + 1)
+
+
 def build_model(settings: Settings, device: torch.device) -> FeatureClusteringNet:
-    model = FeatureClusteringNet(len(settings.windows), settings.layers, settings.channels, settings.q,
+    model = FeatureClusteringNet(in_channels(settings), settings.layers, settings.channels, settings.q,
                                  response_bn=settings.variant != "nobn")
     return model.to(device=device, memory_format=torch.channels_last)
+
+
+def slab_planes(hu: np.ndarray, zs, box, z_context: int, body=None) -> np.ndarray:
+    """HU of slices `zs` cropped to box (y, x, h, w) with z_context neighbours each side:
+    (B, 2c+1, h, w), the volume's edge slices repeated; air outside the body."""
+    y, x, h, w = box
+    idx = np.clip(np.asarray(zs)[:, None] + np.arange(-z_context, z_context + 1)[None], 0, hu.shape[0] - 1)
+    planes = hu[idx, y:y + h, x:x + w]
+    if body is not None:
+        planes = np.where(body[idx, y:y + h, x:x + w], planes, np.float32(AIR_HU))
+    return planes
+
+
+def network_input(planes: np.ndarray, settings: Settings, device: torch.device) -> torch.Tensor:
+    """(B, 2c+1, H, W) HU planes -> (B, C, H, W) windowed input on the device, window-major channels."""
+    channels = window_channels(planes, settings.windows)  # (W, B, 2c+1, H, W)
+    batch, height, width = planes.shape[0], planes.shape[-2], planes.shape[-1]
+    x = channels.transpose(0, 1).reshape(batch, -1, height, width)
+    return x.contiguous(memory_format=torch.channels_last).to(device)
 
 
 def continuity_weights(hu: np.ndarray, settings: Settings, device):
     return edge_weights(torch.as_tensor(hu, dtype=torch.float32, device=device), settings.edge_hu)
 
 
-def network_input(hu: np.ndarray, settings: Settings, device: torch.device) -> torch.Tensor:
-    """(B, H, W) HU slices -> (B, C, H, W) windowed input on the device."""
-    return window_channels(hu, settings.windows).transpose(0, 1).contiguous(
-        memory_format=torch.channels_last).to(device)
+def body_targets(body: np.ndarray | None, zs, box, device):
+    """(B, H, W) bool of body pixels in the batch, or None when there is no body mask."""
+    if body is None:
+        return None
+    y, x, h, w = box
+    return torch.from_numpy(np.ascontiguousarray(body[np.asarray(zs), y:y + h, x:x + w])).to(device)
 
 
 def count_labels(target: torch.Tensor, classes: int) -> torch.Tensor:
-    """Number of distinct labels, computed on the device (no unique() round trip)."""
-    return torch.count_nonzero(torch.bincount(target.reshape(-1), minlength=classes))
+    """Number of distinct labels (ignored pixels excluded), computed on the device."""
+    target = target.reshape(-1)
+    return torch.count_nonzero(torch.bincount(target[target >= 0], minlength=classes))
 
 
-def train_step(model, optimizer, x, settings: Settings, segments=None, weights=None):
-    """One SGD step; returns (loss, label count, argmax target) as device tensors."""
+def train_step(model, optimizer, x, settings: Settings, segments=None, weights=None, inside=None,
+               z_weight=None, warm_target=None):
+    """One SGD step; returns (loss, label count, target) as device tensors.
+
+    The target is the response's own argmax (the papers), or `warm_target` during the warm start;
+    pixels outside the body (`inside` False) are ignored by the loss and the label count.
+    """
     response = model(x)
-    target = response.argmax(dim=1)
-    n_labels = count_labels(target, settings.q)
+    target = response.argmax(dim=1) if warm_target is None else warm_target
     if segments is not None:
         target = majority_vote(target, segments, settings.q)
-    loss = total_loss(response, target, settings.theta, settings.mu, weights)
+    if inside is not None:
+        target = torch.where(inside, target, torch.full_like(target, IGNORE))
+    n_labels = count_labels(target, settings.q)
+    loss = total_loss(response, target, settings.theta, settings.mu, weights, IGNORE, settings.balance)
+    if z_weight is not None and response.shape[0] > 1:
+        loss = loss + settings.mu_z * z_continuity_loss(response, z_weight)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -76,28 +117,31 @@ def check(cancel) -> None:
         raise Cancelled("segmentation cancelled")
 
 
-def segment_slices(hu: np.ndarray, settings: Settings, device, report: Report, cancel) -> tuple:
+def segment_slices(hu: np.ndarray, settings: Settings, device, report: Report, cancel, body=None) -> tuple:
     """The papers' protocol: a fresh network trained on each axial slice; labels = final argmax.
 
     Cluster ids of different slices are unrelated (as in the papers); they are returned as the
     raw channel index, stacked.
     """
-    depth = hu.shape[0]
+    depth, height, width = hu.shape
     clusters = np.empty(hu.shape, np.int16)  # q <= 1024 fits; a quarter of int64
     trace = Trace()
+    whole = (0, 0, height, width)
     for z in range(depth):
         model = build_model(settings, device)
         model.train()
         optimizer = make_optimizer(model, settings)
-        x = network_input(hu[z:z + 1], settings, device)
-        weights = continuity_weights(hu[z:z + 1], settings, device)
+        planes = slab_planes(hu, [z], whole, settings.z_context, body)
+        x = network_input(planes, settings, device)
+        weights = continuity_weights(planes[:, settings.z_context], settings, device)
+        inside = body_targets(body, [z], whole, device)
         segments = None
         if settings.variant == "superpixel":
             segments = torch.from_numpy(slic_slices(x[0, :, None].cpu().numpy(), settings.superpixels,
                                                     settings.compactness)).to(device)
         for it in range(settings.iterations):
             check(cancel)
-            loss, n_labels, _ = train_step(model, optimizer, x, settings, segments, weights)
+            loss, n_labels, _ = train_step(model, optimizer, x, settings, segments, weights, inside)
             loss, n_labels = float(loss), int(n_labels)
             trace.loss.append(loss)
             trace.labels.append(n_labels)
@@ -111,11 +155,48 @@ def segment_slices(hu: np.ndarray, settings: Settings, device, report: Report, c
     return clusters, trace
 
 
+def body_box(body, height: int, width: int) -> tuple:
+    """(y0, y1, x0, x1): the body's in-plane bounding box, where training crops are drawn."""
+    if body is None or not body.any():
+        return 0, height, 0, width
+    rows = np.flatnonzero(body.any(axis=(0, 2)))
+    cols = np.flatnonzero(body.any(axis=(0, 1)))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def warm_start_iterations(settings: Settings) -> int:
+    """How many of the T iterations train towards the k-means targets."""
+    return int(round(settings.warm_start * settings.iterations))
+
+
+def warm_start_centres(hu, body, settings: Settings, device, rng: np.random.Generator):
+    """k-means centres (q, windows) of the body voxels' windowed HU, the warm start's targets."""
+    values = hu[body] if body is not None else hu.reshape(-1)
+    if values.size > FIT_SAMPLE:  # an even, seed-free subsample
+        values = values[np.linspace(0, values.size - 1, FIT_SAMPLE).astype(np.int64)]
+    points = window_channels(values, settings.windows).T.contiguous().to(device)
+    generator = torch.Generator().manual_seed(0)  # targets from the data alone, whatever the run's seed
+    return kmeans(points, settings.q, generator)
+
+
+def warm_targets(centre_planes: np.ndarray, centres, settings: Settings, device) -> torch.Tensor:
+    """(B, H, W) nearest-centre index of each pixel of the batch's centre slices."""
+    points = window_channels(centre_planes, settings.windows).to(device)  # (W, B, H, W)
+    flat = points.reshape(points.shape[0], -1).T
+    return assign(flat, centres).reshape(centre_planes.shape)
+
+
 def segment_series(hu: np.ndarray, settings: Settings, device, report: Report, cancel,
-                   rng: np.random.Generator) -> tuple:
-    """One network for the whole series: train on random mini-batches of axial slices (cropped to
-    train_size), then label every slice with the same weights, so a label means one tissue on
-    every slice."""
+                   rng: np.random.Generator, body=None, spacing=(1.0, 1.0, 1.0)) -> tuple:
+    """One network for the whole series, so a label means one tissue on every slice.
+
+    Each iteration trains on a slab of `batch_slices` consecutive slices, all cropped to one
+    random train_size box inside the body: consecutive slices let the z-continuity term
+    (mu_z) compare a pixel with the one above it. The first warm_start x T iterations take their
+    targets from k-means on the windowed HU instead of the network's own argmax, so the clusters
+    start on density boundaries rather than on the random features of an untrained network.
+    Then every slice is labelled with the same weights.
+    """
     depth, height, width = hu.shape
     model = build_model(settings, device)
     model.train()
@@ -125,48 +206,67 @@ def segment_series(hu: np.ndarray, settings: Settings, device, report: Report, c
         segments = slic_slices(window_channels(hu, settings.windows).numpy(), settings.superpixels,
                                settings.compactness)
         segments += (np.arange(depth) * (segments.max() + 1))[:, None, None]
+    warm_iterations = warm_start_iterations(settings)
+    centres = warm_start_centres(hu, body, settings, device, rng) if warm_iterations else None
     trace = Trace(stop_reason="T iterations")
     batch = min(settings.batch_slices, depth)
+    y0, y1, x0, x1 = body_box(body, height, width)
     ch = min(settings.train_size or height, height)
     cw = min(settings.train_size or width, width)
+    z_scale = min(float(np.mean(spacing[:2])) / float(spacing[2]), 1.0)  # thick slices: weaker z pull
+    c = settings.z_context
     train_share = 0.9
     for it in range(settings.iterations):
         check(cancel)
-        picks = np.sort(rng.choice(depth, size=batch, replace=False))
-        ys = rng.integers(0, height - ch + 1, size=batch)
-        xs = rng.integers(0, width - cw + 1, size=batch)
-        crop = np.stack([hu[z, y:y + ch, x:x + cw] for z, y, x in zip(picks, ys, xs)])
+        start = int(rng.integers(0, depth - batch + 1))
+        zs = np.arange(start, start + batch)
+        box = (_crop_start(rng, y0, y1, ch, height), _crop_start(rng, x0, x1, cw, width), ch, cw)
+        planes = slab_planes(hu, zs, box, c, body)
         seg = None
         if segments is not None:
-            seg = torch.from_numpy(np.stack([segments[z, y:y + ch, x:x + cw] for z, y, x in zip(picks, ys, xs)])).to(device)
-        loss, n_labels, _ = train_step(model, optimizer, network_input(crop, settings, device), settings, seg,
-                                        continuity_weights(crop, settings, device))
+            seg = torch.from_numpy(segments[zs, box[0]:box[0] + ch, box[1]:box[1] + cw]).to(device)
+        warm = warm_targets(planes[:, c], centres, settings, device) if it < warm_iterations else None
+        z_weight = None
+        if settings.mu_z and batch > 1:
+            z_weight = z_scale * edge_weights_z(torch.as_tensor(planes[:, c], device=device), settings.edge_hu)
+        loss, n_labels, _ = train_step(model, optimizer, network_input(planes, settings, device), settings, seg,
+                                       continuity_weights(planes[:, c], settings, device),
+                                       body_targets(body, zs, box, device), z_weight, warm)
         loss, n_labels = float(loss), int(n_labels)
         trace.loss.append(loss)
         trace.labels.append(n_labels)
         report(train_share * (it + 1) / settings.iterations, it + 1, n_labels, loss, "training")
-        if n_labels <= settings.min_labels:
+        if n_labels <= settings.min_labels and it >= warm_iterations:
             trace.stop_reason = f"minLabels reached at iteration {it + 1}"
             break
     step = inference_batch(settings, height, width)
-    recalibrate_batchnorm(model, hu, settings, device, step, cancel)
+    recalibrate_batchnorm(model, hu, settings, device, step, cancel, body)
     clusters = np.empty(hu.shape, np.int16)  # q <= 1024 fits; a quarter of int64
+    whole = (0, 0, height, width)
     with torch.no_grad():
         for start in range(0, depth, step):
             check(cancel)
-            response = model(network_input(hu[start:start + step], settings, device))
-            clusters[start:start + step] = response.argmax(dim=1).cpu().numpy()
-            report(train_share + (1 - train_share) * min(depth, start + step) / depth, len(trace.loss),
+            zs = np.arange(start, min(depth, start + step))
+            response = model(network_input(slab_planes(hu, zs, whole, c, body), settings, device))
+            clusters[zs] = response.argmax(dim=1).cpu().numpy()
+            report(train_share + (1 - train_share) * zs[-1] / depth, len(trace.loss),
                    trace.labels[-1], trace.loss[-1], "labelling slices")
     return clusters, trace
 
 
+def _crop_start(rng, low: int, high: int, size: int, extent: int) -> int:
+    """Random start of a `size` crop overlapping [low, high) as much as possible, inside [0, extent)."""
+    first = max(0, min(low, extent - size))
+    last = max(first, min(high - size, extent - size))
+    return int(rng.integers(first, last + 1))
+
+
 def inference_batch(settings: Settings, height: int, width: int, budget_floats: int = 2 ** 26) -> int:
     """Slices per inference batch so one activation tensor stays under ~256 MB whatever the depth."""
-    return max(1, budget_floats // (max(settings.channels, settings.q) * height * width))
+    return max(1, budget_floats // (max(settings.channels, settings.q, in_channels(settings)) * height * width))
 
 
-def recalibrate_batchnorm(model, hu, settings, device, step, cancel) -> None:
+def recalibrate_batchnorm(model, hu, settings, device, step, cancel, body=None) -> None:
     """Replace the BatchNorm running statistics by exact averages over every slice.
 
     Training normalises each layer with its mini-batch statistics; inference must use one fixed
@@ -178,8 +278,10 @@ def recalibrate_batchnorm(model, hu, settings, device, step, cancel) -> None:
         m.reset_running_stats()
         m.momentum = None  # cumulative average
     model.train()
+    depth, height, width = hu.shape
     with torch.no_grad():
-        for start in range(0, hu.shape[0], step):
+        for start in range(0, depth, step):
             check(cancel)
-            model(network_input(hu[start:start + step], settings, device))
+            zs = np.arange(start, min(depth, start + step))
+            model(network_input(slab_planes(hu, zs, (0, 0, height, width), settings.z_context, body), settings, device))
     model.eval()

@@ -1,0 +1,62 @@
+"""What each CT addition is worth: the default with one thing changed at a time, on real CT.
+
+Usage: python benchmarks/ablation.py [--data ../shared/data/totalsegmentator_example] [--seeds 0 1 2]
+       [--only NAME ...]
+
+Every variant runs through evaluation.evaluate (the code behind `ctseg evaluate-ct`) with the same
+seeds and is scored against the TotalSegmentator reference groups; the printed markdown table is
+the one in the README's "Quality on real CT" section.
+"""
+import argparse
+from pathlib import Path
+
+from UnsupervisedCTSegLib import evaluation
+from UnsupervisedCTSegLib.readers import read_volume
+from UnsupervisedCTSegLib.settings import Settings
+
+# name -> Settings overrides of the default
+VARIANTS = {
+    "default": {},
+    "windows: wide only": dict(windows=("wide",)),
+    "windows: wide, soft, lung": dict(windows=("wide", "soft", "lung")),
+    "windows: lung, soft, bone": dict(windows=("lung", "soft", "bone")),
+    "windows: wide, fat, soft, bone": dict(windows=("wide", "fat", "soft", "bone")),
+    "no through-plane context (z_context 0, mu_z 0)": dict(z_context=0, mu_z=0.0),
+    "neighbour channels only (mu_z 0)": dict(mu_z=0.0),
+    "z continuity only (z_context 0)": dict(z_context=0),
+    "no balance (plain cross-entropy)": dict(balance=0.0),
+    "no warm start": dict(warm_start=0.0),
+    "warm start for all of T (no self-training)": dict(warm_start=1.0),
+    "no body mask": dict(body_mask=False),
+    "q = p = 48": dict(classes=0),
+    "clean-up: islands < 200 mm³, holes filled": dict(min_island_mm3=200.0, fill_holes=True),
+}
+COLUMNS = ("mean_best_iou", "mean_hungarian_iou", "adjacent_ari", "identical_fraction", "run_to_run_ari",
+           "matched_agreement", "labels", "seconds")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path,
+                        default=Path(__file__).resolve().parents[2] / "shared/data/totalsegmentator_example")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(evaluation.DEFAULT_SEEDS))
+    parser.add_argument("--only", nargs="+", choices=list(VARIANTS), help="run only these variants")
+    args = parser.parse_args()
+    volume = read_volume(args.data / "example_ct_sm.nii.gz")
+    reference = args.data / "example_seg.nii.gz"
+    groups = evaluation.reference_groups(
+        evaluation.load_label_map(reference, volume), evaluation.load_names(args.data / "example_seg_labels.json"),
+        evaluation.load_tissue_masks(evaluation.tissue_mask_folder(reference), volume))
+    print("| variant | " + " | ".join(groups.masks) + " | " + " | ".join(COLUMNS) + " |")
+    print("|---" * (1 + len(groups.masks) + len(COLUMNS)) + "|")
+    for name in args.only or VARIANTS:
+        evaluation.CONFIGURATIONS[name] = lambda overrides=VARIANTS[name]: Settings(**overrides)
+        result = evaluation.evaluate(volume, groups, (name,), args.seeds, device="cpu")
+        mean = result.configurations[0]["mean"]
+        cells = [f"{mean['best_iou'][g]:.2f}" for g in groups.masks]
+        cells += [f"{mean[c]:.3f}" if c not in ("labels", "seconds") else f"{mean[c]:.1f}" for c in COLUMNS]
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
