@@ -38,15 +38,9 @@ def adjusted_rand_index(a, b) -> float:
     single-cluster ones, give 1.0. Label values themselves do not matter, only which items share a
     label.
     """
-    a = np.asarray(a).reshape(-1)
-    b = np.asarray(b).reshape(-1)
-    if a.shape != b.shape:
-        raise ValueError(f"labelings have {a.size} and {b.size} items: compare labelings of the same items")
-    n = a.size
+    (codes_a, size_a), (codes_b, size_b), n = _paired_codes(a, b)
     if n == 0:
         return 1.0
-    codes_a, size_a = _dense_codes(a)
-    codes_b, size_b = _dense_codes(b)
     # Sums of squared counts: of the contingency cells, of its rows and of its columns.
     joint_codes = codes_a * size_b + codes_b
     if size_a * size_b <= _MAX_DIRECT_PAIRS:
@@ -68,6 +62,17 @@ def adjusted_rand_index(a, b) -> float:
     numerator = 2.0 * (together_both * apart_both - only_a * only_b)
     denominator = (together_both + only_a) * (only_a + apart_both) + (together_both + only_b) * (only_b + apart_both)
     return float(numerator / denominator)
+
+
+def _paired_codes(a, b) -> tuple:
+    """((codes, size) of a, (codes, size) of b, item count) for two labelings of the same items."""
+    a = np.asarray(a).reshape(-1)
+    b = np.asarray(b).reshape(-1)
+    if a.shape != b.shape:
+        raise ValueError(f"labelings have {a.size} and {b.size} items: compare labelings of the same items")
+    if a.size == 0:
+        return (a, 0), (b, 0), 0
+    return _dense_codes(a), _dense_codes(b), a.size
 
 
 def _dense_codes(values: np.ndarray) -> tuple:
@@ -172,15 +177,10 @@ def matched_agreement(a, b) -> float:
     """
     from scipy.optimize import linear_sum_assignment
 
-    a = np.asarray(a).reshape(-1)
-    b = np.asarray(b).reshape(-1)
-    if a.shape != b.shape:
-        raise ValueError(f"labelings have {a.size} and {b.size} items: compare labelings of the same items")
-    if a.size == 0:
+    (codes_a, size_a), (codes_b, size_b), n = _paired_codes(a, b)
+    if n == 0:
         return 1.0
-    codes_a, size_a = _dense_codes(a)
-    codes_b, size_b = _dense_codes(b)
     overlap = np.bincount(codes_a * size_b + codes_b, minlength=size_a * size_b).reshape(size_a, size_b)
     overlap = overlap[overlap.any(axis=1)][:, overlap.any(axis=0)]  # only labels that occur
     rows, columns = linear_sum_assignment(overlap, maximize=True)
-    return float(overlap[rows, columns].sum() / a.size)
+    return float(overlap[rows, columns].sum() / n)

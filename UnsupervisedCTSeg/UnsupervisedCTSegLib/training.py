@@ -169,7 +169,7 @@ def warm_start_iterations(settings: Settings) -> int:
     return int(round(settings.warm_start * settings.iterations))
 
 
-def warm_start_centres(hu, body, settings: Settings, device, rng: np.random.Generator):
+def warm_start_centres(hu, body, settings: Settings, device):
     """k-means centres (q, windows) of the body voxels' windowed HU, the warm start's targets."""
     values = hu[body] if body is not None else hu.reshape(-1)
     if values.size > FIT_SAMPLE:  # an even, seed-free subsample
@@ -207,7 +207,7 @@ def segment_series(hu: np.ndarray, settings: Settings, device, report: Report, c
                                settings.compactness)
         segments += (np.arange(depth) * (segments.max() + 1))[:, None, None]
     warm_iterations = warm_start_iterations(settings)
-    centres = warm_start_centres(hu, body, settings, device, rng) if warm_iterations else None
+    centres = warm_start_centres(hu, body, settings, device) if warm_iterations else None
     trace = Trace(stop_reason="T iterations")
     batch = min(settings.batch_slices, depth)
     y0, y1, x0, x1 = body_box(body, height, width)
@@ -249,7 +249,7 @@ def segment_series(hu: np.ndarray, settings: Settings, device, report: Report, c
             zs = np.arange(start, min(depth, start + step))
             response = model(network_input(slab_planes(hu, zs, whole, c, body), settings, device))
             clusters[zs] = response.argmax(dim=1).cpu().numpy()
-            report(train_share + (1 - train_share) * zs[-1] / depth, len(trace.loss),
+            report(train_share + (1 - train_share) * (zs[-1] + 1) / depth, len(trace.loss),
                    trace.labels[-1], trace.loss[-1], "labelling slices")
     return clusters, trace
 
