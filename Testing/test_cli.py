@@ -121,3 +121,15 @@ def test_help_shows_the_engines_defaults(capsys):
     assert f"filters per block (default {defaults.channels})" in text
     assert f"maximum iterations (default {defaults.iterations})" in text
     assert f"(default {','.join(defaults.windows)})" in text
+
+
+def test_no_body_is_one_clear_line_and_no_files(tmp_path, capsys):
+    air = blocks_volume(depth=2, size=12)
+    air.hu[:] = -1000.0
+    source = write_volume(tmp_path / "air.nrrd", air)
+    out = tmp_path / "out" / "labels.nrrd"
+    code = main(["segment", str(source), "-o", str(out), *[f for f in FAST if f != "--no-body-mask"], "--body-mask"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and "no body found" in err[0] and "--no-body-mask" in err[0], err
+    assert not out.parent.exists() or files_in(out.parent) == []
