@@ -133,3 +133,15 @@ def test_no_body_is_one_clear_line_and_no_files(tmp_path, capsys):
     assert code == 2
     assert len(err) == 1 and "no body found" in err[0] and "--no-body-mask" in err[0], err
     assert not out.parent.exists() or files_in(out.parent) == []
+
+
+def test_cpu_run_announces_its_estimated_time_first(tmp_path, capsys):
+    source = write_volume(tmp_path / "ct.nrrd", blocks_volume())
+    loud = [flag for flag in FAST if flag != "--quiet"]
+    assert main(["segment", str(source), "-o", str(tmp_path / "a.nrrd"), *loud]) == 0
+    err = capsys.readouterr().err
+    line = next(l for l in err.splitlines() if "estimated run time" in l)
+    assert "cpu" in line and "calibration" in line
+    assert err.index("estimated run time") < err.rindex("done")  # before the run's last progress
+    assert main(["segment", str(source), "-o", str(tmp_path / "b.nrrd"), *FAST]) == 0
+    assert "estimated run time" not in capsys.readouterr().err  # --quiet: no calibration, no line

@@ -1,5 +1,7 @@
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -70,3 +72,26 @@ def test_total_loss_weights_terms():
     target = response.argmax(1)
     sim, con = similarity_loss(response, target).item(), continuity_loss(response).item()
     assert total_loss(response, target, 1.5, 0.25).item() == pytest.approx(1.5 * sim + 0.25 * con, rel=1e-6)
+
+
+def test_cluster_labels_is_the_argmax_over_channels_in_either_layout():
+    from UnsupervisedCTSegLib.training import cluster_labels
+
+    response = torch.randn(2, 7, 5, 6)
+    expected = response.argmax(dim=1)
+    assert torch.equal(cluster_labels(response), expected)
+    assert torch.equal(cluster_labels(response.contiguous(memory_format=torch.channels_last)), expected)
+
+
+def test_cpu_runs_in_nchw_and_a_gpu_in_channels_last():
+    from UnsupervisedCTSegLib.settings import Settings
+    from UnsupervisedCTSegLib.training import build_model, memory_format, network_input
+
+    cpu = torch.device("cpu")
+    assert memory_format(cpu) == torch.contiguous_format
+    assert memory_format(torch.device("cuda")) == torch.channels_last
+    settings = Settings(layers=1, channels=4, classes=3)
+    model = build_model(settings, cpu)
+    assert model.classifier.weight.is_contiguous()
+    x = network_input(np.zeros((2, 3, 8, 9), np.float32), settings, cpu)
+    assert x.shape == (2, 6, 8, 9) and x.is_contiguous()

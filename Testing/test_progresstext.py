@@ -2,7 +2,8 @@
 import pytest
 
 from UnsupervisedCTSegLib.engine import Progress
-from UnsupervisedCTSegLib.progresstext import format_seconds, progress_text, run_title, seconds_left, status_text
+from UnsupervisedCTSegLib.progresstext import (format_seconds, progress_text, run_title, seconds_left, start_text,
+                                               status_text)
 
 
 def progress(fraction=0.5, iteration=100, labels=7, loss=0.12345, stage="training", elapsed=30.0) -> Progress:
@@ -47,6 +48,15 @@ def test_status_line_and_title():
     assert run_title("CT chest", preview=True) == "Previewing one slice of CT chest"
     assert status_text("Segmenting CT", "CPU (4 threads)", progress(stage="slice 3/12", elapsed=125.0)) == \
         "Segmenting CT on CPU (4 threads): slice 3/12, 2 min elapsed"
+
+
+def test_the_estimate_made_before_a_cpu_run_stays_on_the_status_line():
+    assert start_text("Segmenting CT", "CPU (2 threads)") == "Segmenting CT on CPU (2 threads)"
+    assert start_text("Segmenting CT", "CPU (2 threads)", estimate=250.0) == \
+        "Segmenting CT on CPU (2 threads), estimated to take about 4 min"
+    assert status_text("Segmenting CT", "CPU", progress(stage="training", elapsed=30.0), estimate=250.0) == \
+        "Segmenting CT on CPU: training, 30 s elapsed of about 4 min estimated"
+    assert start_text("X", "CPU", marked, 42.0) == "<X on CPU><, estimated to take about <42 s>>"
 
 
 def test_every_template_goes_through_the_translator():

@@ -378,7 +378,7 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.progressBar.value = int(round(1000 * progress.fraction))
         text = progresstext.progress_text(progress, job.settings.iterations, _)
         self.ui.progressBar.setFormat(text.replace("%", "%%"))  # QProgressBar reads %p, %v, %m
-        self.ui.statusLabel.text = progresstext.status_text(self._runTitle(job), job.device, progress, _)
+        self.ui.statusLabel.text = progresstext.status_text(self._runTitle(job), job.device, progress, _, job.estimate)
 
     @staticmethod
     def _runTitle(job) -> str:
@@ -433,24 +433,27 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         sliceToRAS = sliceNode.GetSliceToRAS()
         return [sliceToRAS.GetElement(row, 3) for row in range(3)]
 
-    def _confirmLongCPURun(self, volume, settings) -> bool:
-        if device.runs_on_gpu(settings):
-            return True
+    def _estimateCPURun(self, volume, settings):
+        """(start?, estimated seconds or None): time a few real steps before a CPU run, show the
+        estimate, and ask before one longer than LONG_CPU_RUN_SECONDS."""
+        if device.runs_on_gpu(settings) or settings.variant == "kmeans":
+            return True, None
         from UnsupervisedCTSegLib.estimate import estimate_seconds
 
         self.ui.statusLabel.text = _("Estimating how long the run takes on the CPU (a few seconds)...")
         slicer.app.processEvents()
         with slicer.util.WaitCursor():
             seconds = estimate_seconds(volume, settings)  # times a few real training steps
-        self.ui.statusLabel.text = ""
+        self.ui.statusLabel.text = _("Estimated run time on the CPU: about {duration}.").format(
+            duration=formatSeconds(seconds))
         if seconds <= LONG_CPU_RUN_SECONDS:
-            return True
+            return True, seconds
         return slicer.util.confirmOkCancelDisplay(
             _("This run uses the CPU and is estimated to take about {duration}.\n\n"
               "You can keep working while it runs and cancel it at any time. A CUDA GPU, fewer "
               "iterations, fewer filters (p) or 'Preview current slice' are faster. Start it?").format(
                 duration=formatSeconds(seconds)),
-            windowTitle=_("Long run on the CPU"))
+            windowTitle=_("Long run on the CPU")), seconds
 
     def _start(self, preview: bool) -> None:
         if self._run is not None or not self._parameterNode:
@@ -470,7 +473,8 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                     volume = self.logic.axialSliceVolume(volumeNode, sliceIndex)
                 else:
                     volume = self.logic.volumeFromNode(volumeNode)
-            if not self._confirmLongCPURun(volume, settings):
+            start, estimate = self._estimateCPURun(volume, settings)
+            if not start:
                 self.ui.statusLabel.text = _("Not started.")
                 return
             job = types.SimpleNamespace(  # what the GUI thread needs when the run ends
@@ -478,13 +482,14 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 outputNode=None if preview else self._parameterNode.outputSegmentation,  # None: create one
                 createLabelmap=False if preview else self._parameterNode.createLabelmap,
                 device=device.device_name(settings.device == "cpu", _) or "",  # for the status line
+                estimate=estimate,  # seconds estimated before a CPU run, shown while it runs
                 discard=False)  # set when the scene is closed under the run: nothing is applied
             # The worker runs only the engine on the copied voxels; the scene is changed in _finish.
             self._run = BackgroundRun(functools.partial(self.logic.segment, volume, settings), context=job).start()
             self.ui.progressBar.value = 0
             self.ui.progressBar.setFormat(_("starting"))
             self.ui.progressBar.show()
-            self.ui.statusLabel.text = _("{what} on {device}").format(what=self._runTitle(job), device=job.device)
+            self.ui.statusLabel.text = progresstext.start_text(self._runTitle(job), job.device, _, job.estimate)
             self._updateButtons()
             self._pollTimer.start()
 

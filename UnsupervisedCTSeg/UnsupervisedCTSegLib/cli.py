@@ -164,6 +164,8 @@ def run_segmentation(volume, settings: Settings, output, quiet: bool, title: str
     from .outputs import output_paths, write_outputs
 
     output_paths(output)  # refuse a bad output name before hours of work
+    if not quiet:
+        announce_estimate(volume, settings)
     bar = ProgressBar(quiet)
     try:
         result = segment(volume, settings, progress=bar)
@@ -171,6 +173,21 @@ def run_segmentation(volume, settings: Settings, output, quiet: bool, title: str
         bar.close()
     paths = write_outputs(output, result, title=title)
     return result, paths
+
+
+def announce_estimate(volume, settings: Settings) -> None:
+    """On a CPU, time a few real training steps and say on stderr how long the run will take."""
+    from .device import describe, pick_device
+    from .estimate import estimate_seconds
+    from .progresstext import format_seconds
+
+    device = pick_device(settings.device)
+    if device.type != "cpu" or settings.variant == "kmeans":  # a GPU run or k-means takes seconds
+        return
+    started = time.perf_counter()
+    seconds = estimate_seconds(volume, settings)
+    print(f"ctseg: estimated run time on {describe(device)}: about {format_seconds(seconds)} "
+          f"(from a {time.perf_counter() - started:.1f} s calibration)", file=sys.stderr, flush=True)
 
 
 def command_segment(args) -> int:

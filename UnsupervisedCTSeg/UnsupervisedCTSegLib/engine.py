@@ -18,6 +18,7 @@ from .cleanup import clean_labels
 from .device import describe, pick_device
 from .errors import Cancelled, InputError
 from .kmeans import assign, kmeans
+from .memory import reuse_freed_memory
 from .preprocessing import window_channels
 from .settings import Settings
 from .tissues import Tissue, add_outside_segment, renumber_by_hu
@@ -67,6 +68,12 @@ def segment(volume: Volume, settings: Optional[Settings] = None,
         raise InputError(f"slices of {height}x{width} pixels are smaller than the network can take: "
                          f"give at least {MIN_SIDE}x{MIN_SIDE} pixels per axial slice")
     device = pick_device(settings.device)
+    with reuse_freed_memory():  # page faults cost as much as the arithmetic otherwise
+        return _run(volume, settings, device, progress, cancel)
+
+
+def _run(volume: Volume, settings: Settings, device, progress, cancel) -> Segmentation:
+    """segment() after its checks: body mask, clustering, clean-up, naming and the run record."""
     started = time.perf_counter()
 
     def report(fraction, iteration, labels, loss, stage):

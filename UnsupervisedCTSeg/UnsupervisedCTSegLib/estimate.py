@@ -25,11 +25,12 @@ import torch
 
 from .device import pick_device
 from .kmeans import FIT_ITERATIONS, FIT_SAMPLE
+from .memory import reuse_freed_memory
 from .preprocessing import window_channels
 from .settings import Settings
 from .superpixels import slic_slices
 from .tissues import renumber_by_hu
-from .training import (build_model, continuity_weights, inference_batch, make_optimizer, network_input, slab_planes,
+from .training import (build_model, cluster_labels, continuity_weights, inference_batch, make_optimizer, network_input, slab_planes,
                        train_step)
 from .volume import Volume
 
@@ -65,7 +66,7 @@ def calibrate(volume: Volume, settings: Settings) -> Calibration:
     """
     settings = settings.validate()
     device = pick_device(settings.device)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), reuse_freed_memory():
         if settings.variant == "kmeans":
             return _calibrate_kmeans(volume, settings, device)
         return _calibrate_network(volume, settings, device)
@@ -194,7 +195,7 @@ def _time_inference(hu: np.ndarray, settings: Settings, device) -> tuple:
     with torch.no_grad():
         model(network_input(_planes(batch[:1, :16, :16], settings), settings, device))  # warm-up of the eval path
         t0 = time.perf_counter()
-        clusters = model(network_input(_planes(batch, settings), settings, device)).argmax(dim=1).to(torch.int16).cpu().numpy()
+        clusters = cluster_labels(model(network_input(_planes(batch, settings), settings, device))).to(torch.int16).cpu().numpy()
         per_slice = (time.perf_counter() - t0) / len(batch) * (height * width) / batch[0].size
     t0 = time.perf_counter()
     renumber_by_hu(clusters, batch)

@@ -49,7 +49,19 @@ def run_title(volume_name: str, preview: bool, tr=_untranslated) -> str:
     return tr("Segmenting {name}").format(name=volume_name)
 
 
-def status_text(title: str, device: str, progress, tr=_untranslated) -> str:
-    """The status line under the progress bar: what, where, which stage, how long so far."""
-    return tr("{what} on {device}: {stage}, {elapsed} elapsed").format(
+def status_text(title: str, device: str, progress, tr=_untranslated, estimate: Optional[float] = None) -> str:
+    """The status line under the progress bar: what, where, which stage, how long so far, and the
+    run time estimated before the start (CPU runs) when there is one."""
+    text = tr("{what} on {device}: {stage}, {elapsed} elapsed").format(
         what=title, device=device, stage=progress.stage, elapsed=format_seconds(progress.elapsed, tr))
+    if estimate is not None:
+        text += tr(" of about {estimate} estimated").format(estimate=format_seconds(estimate, tr))
+    return text
+
+
+def start_text(title: str, device: str, tr=_untranslated, estimate: Optional[float] = None) -> str:
+    """The status line as a run starts: what, where, and the estimated run time when known."""
+    text = tr("{what} on {device}").format(what=title, device=device)
+    if estimate is not None:
+        text += tr(", estimated to take about {estimate}").format(estimate=format_seconds(estimate, tr))
+    return text

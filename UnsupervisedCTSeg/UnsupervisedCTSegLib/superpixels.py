@@ -12,13 +12,17 @@ from skimage.segmentation import slic
 
 
 def slic_slices(channels: np.ndarray, n_segments: int, compactness: float) -> np.ndarray:
-    """SLIC on each axial slice of `channels` (C, Z, H, W) in [0, 1]; ids (Z, H, W) unique per slice."""
+    """SLIC on each axial slice of `channels` (C, Z, H, W) in [0, 1]; ids (Z, H, W) unique per slice.
+
+    The channels are HU windows, not colours: no Lab conversion, which skimage would otherwise
+    apply to any three-channel input.
+    """
     _, depth, _, _ = channels.shape
     out = np.empty(channels.shape[1:], np.int64)
     for z in range(depth):
         image = np.moveaxis(channels[:, z], 0, -1)
         out[z] = slic(image, n_segments=n_segments, compactness=compactness, channel_axis=-1,
-                      start_label=0, enforce_connectivity=True)
+                      start_label=0, enforce_connectivity=True, convert2lab=False)
     return out
 
 

@@ -42,10 +42,25 @@ def in_channels(settings: Settings) -> int:
     return len(settings.windows) * (2 * settings.z_context + 1)
 
 
+def memory_format(device: torch.device) -> torch.memory_format:
+    """Channels-last on a GPU (cuDNN's fast layout); plain NCHW on a CPU, where profiling a
+    p=100 step showed oneDNN's channels-last weight gradient 5x and the whole step 2x slower."""
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+
 def build_model(settings: Settings, device: torch.device) -> FeatureClusteringNet:
     model = FeatureClusteringNet(in_channels(settings), settings.layers, settings.channels, settings.q,
                                  response_bn=settings.variant != "nobn")
-    return model.to(device=device, memory_format=torch.channels_last)
+    return model.to(device=device, memory_format=memory_format(device))
+
+
+def cluster_labels(response: torch.Tensor) -> torch.Tensor:
+    """(N, q, H, W) response -> (N, H, W) argmax over the channels.
+
+    Taken along a contiguous channel axis: on an NCHW CPU tensor the reorder plus argmax costs
+    about half of a strided argmax over dim 1; on a channels-last tensor the permute is free.
+    """
+    return response.detach().permute(0, 2, 3, 1).contiguous().argmax(dim=-1)
 
 
 def slab_planes(hu: np.ndarray, zs, box, z_context: int, body=None) -> np.ndarray:
@@ -64,7 +79,7 @@ def network_input(planes: np.ndarray, settings: Settings, device: torch.device) 
     channels = window_channels(planes, settings.windows)  # (W, B, 2c+1, H, W)
     batch, height, width = planes.shape[0], planes.shape[-2], planes.shape[-1]
     x = channels.transpose(0, 1).reshape(batch, -1, height, width)
-    return x.contiguous(memory_format=torch.channels_last).to(device)
+    return x.to(device).contiguous(memory_format=memory_format(device))
 
 
 def continuity_weights(hu: np.ndarray, settings: Settings, device):
@@ -93,7 +108,7 @@ def train_step(model, optimizer, x, settings: Settings, segments=None, weights=N
     pixels outside the body (`inside` False) are ignored by the loss and the label count.
     """
     response = model(x)
-    target = response.argmax(dim=1) if warm_target is None else warm_target
+    target = cluster_labels(response) if warm_target is None else warm_target
     if segments is not None:
         target = majority_vote(target, segments, settings.q)
     if inside is not None:
@@ -150,7 +165,7 @@ def segment_slices(hu: np.ndarray, settings: Settings, device, report: Report, c
             if n_labels <= settings.min_labels:
                 break
         with torch.no_grad():
-            clusters[z] = model(x).argmax(dim=1)[0].cpu().numpy()
+            clusters[z] = cluster_labels(model(x))[0].cpu().numpy()
     trace.stop_reason = "per slice: T iterations or minLabels"
     return clusters, trace
 
@@ -248,7 +263,7 @@ def segment_series(hu: np.ndarray, settings: Settings, device, report: Report, c
             check(cancel)
             zs = np.arange(start, min(depth, start + step))
             response = model(network_input(slab_planes(hu, zs, whole, c, body), settings, device))
-            clusters[zs] = response.argmax(dim=1).cpu().numpy()
+            clusters[zs] = cluster_labels(response).cpu().numpy()
             report(train_share + (1 - train_share) * (zs[-1] + 1) / depth, len(trace.loss),
                    trace.labels[-1], trace.loss[-1], "labelling slices")
     return clusters, trace
