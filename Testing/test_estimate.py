@@ -54,3 +54,11 @@ def test_calibration_leaves_the_random_state_alone():
     state = torch.get_rng_state()
     calibrate(volume, Settings(device="cpu"))
     assert torch.equal(state, torch.get_rng_state())
+
+
+def test_only_cpu_network_runs_are_timed_before_they_start():
+    from UnsupervisedCTSegLib.estimate import needs_estimate
+
+    assert needs_estimate(Settings(device="cpu"))
+    assert needs_estimate(Settings(device="cpu", mode="slice", variant="superpixel"))
+    assert not needs_estimate(Settings(device="cpu", variant="kmeans"))  # seconds, whatever the volume

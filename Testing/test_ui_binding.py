@@ -447,7 +447,7 @@ def test_module_file_leaves_the_testable_parts_to_the_package():
     roots = imported_roots(tree)
     assert not roots & {"threading", "queue", "torch", "packaging"}, "the worker and checks belong in the package"
     calls = {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
-    assert {"device_description", "device_name", "runs_on_gpu", "is_out_of_memory", "missing_requirements",
+    assert {"device_description", "device_name", "needs_estimate", "is_out_of_memory", "missing_requirements",
             "read_requirements", "progress_text", "format_seconds"} <= calls
     assert "BackgroundRun" in {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
 

@@ -436,14 +436,14 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def _estimateCPURun(self, volume, settings):
         """(start?, estimated seconds or None): time a few real steps before a CPU run, show the
         estimate, and ask before one longer than LONG_CPU_RUN_SECONDS."""
-        if device.runs_on_gpu(settings) or settings.variant == "kmeans":
-            return True, None
-        from UnsupervisedCTSegLib.estimate import estimate_seconds
+        from UnsupervisedCTSegLib import estimate  # imports torch: only once the requirements are in
 
+        if not estimate.needs_estimate(settings):
+            return True, None
         self.ui.statusLabel.text = _("Estimating how long the run takes on the CPU (a few seconds)...")
         slicer.app.processEvents()
         with slicer.util.WaitCursor():
-            seconds = estimate_seconds(volume, settings)  # times a few real training steps
+            seconds = estimate.estimate_seconds(volume, settings)  # times a few real training steps
         self.ui.statusLabel.text = _("Estimated run time on the CPU: about {duration}.").format(
             duration=formatSeconds(seconds))
         if seconds <= LONG_CPU_RUN_SECONDS:

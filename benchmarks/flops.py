@@ -15,12 +15,11 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from iteration_timing import phantom_crop, seconds_per_iteration
 from UnsupervisedCTSegLib.engine import segment
-from UnsupervisedCTSegLib.phantom import make_phantom
 from UnsupervisedCTSegLib.settings import STUDY_PRESET, Settings
 from UnsupervisedCTSegLib.volume import Volume
 
@@ -54,12 +53,6 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def phantom_volume(slices: int, rows: int, columns: int) -> Volume:
-    volume, _, _ = make_phantom(slices=slices, size=max(rows, columns))
-    y0, x0 = (volume.shape[1] - rows) // 2, (volume.shape[2] - columns) // 2
-    return Volume(volume.hu[:, y0:y0 + rows, x0:x0 + columns].copy(), spacing=volume.spacing)
-
-
 def iteration_flops(volume: Volume, values: dict) -> float:
     counts = []
     for iterations in (1, 2):
@@ -68,13 +61,6 @@ def iteration_flops(volume: Volume, values: dict) -> float:
             segment(volume, Settings(**dict(values, iterations=iterations, min_labels=1)))
         counts.append(counter.get_total_flops())
     return float(counts[1] - counts[0])
-
-
-def iteration_seconds(volume: Volume, values: dict, iterations: int) -> float:
-    stamps = []
-    segment(volume, Settings(**dict(values, iterations=iterations, min_labels=1)),
-            progress=lambda p: stamps.append(time.perf_counter()) if p.stage.startswith(("slice", "training")) else None)
-    return float(np.median(np.diff(stamps)[2:]))
 
 
 def main():
@@ -96,9 +82,9 @@ def main():
         if args.only and not any(label.startswith(word) for word in args.only):
             continue
         values = dict(overrides, device=args.device)
-        volume = phantom_volume(slices, rows, columns)
+        volume = phantom_crop(slices, rows, columns)
         flops = iteration_flops(volume, values)
-        seconds = iteration_seconds(volume, values, args.iterations)
+        seconds = seconds_per_iteration(volume, Settings(**dict(values, iterations=args.iterations, min_labels=1)))
         print(f"| {label} | {flops / 1e9:.1f} | {seconds:.3f} | {flops / seconds / 1e9:.1f} | "
               f"{flops / seconds / peak:.0%} |", flush=True)
 

@@ -38,24 +38,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from UnsupervisedCTSegLib.engine import segment
-from UnsupervisedCTSegLib.phantom import make_phantom
+from iteration_timing import median_gap, phantom_crop, seconds_per_iteration
 from UnsupervisedCTSegLib.preprocessing import window_channels
 from UnsupervisedCTSegLib.settings import STUDY_PRESET, Settings
 from UnsupervisedCTSegLib.superpixels import majority_vote, majority_vote_loop, slic_slices
-from UnsupervisedCTSegLib.volume import Volume
 
 HEIGHT, WIDTH = 321, 481
 WINDOWS = ("wide", "soft", "bone")
 ITERATION_LINE = re.compile(rb"^\d+ / \d+")
 REFERENCE_COMPACTNESS = 100.0  # the 2018 code's SLIC compactness on 0..255 pixel values
-
-
-def benchmark_slice() -> np.ndarray:
-    """(1, 321, 481) HU: the centre of a 512 x 512 phantom slice."""
-    volume, _, _ = make_phantom(slices=1, size=512)
-    y0, x0 = (512 - HEIGHT) // 2, (512 - WIDTH) // 2
-    return volume.hu[:, y0:y0 + HEIGHT, x0:x0 + WIDTH].copy()
 
 
 def write_png(hu: np.ndarray, path: Path) -> None:
@@ -70,21 +61,6 @@ def our_settings(variant: str, iterations: int, device: str) -> Settings:
     if variant == "superpixel":
         values.update(variant="superpixel", mu=0.0, superpixels=10000, compactness=REFERENCE_COMPACTNESS / 255)
     return Settings(**values)
-
-
-def median_gap(stamps: list) -> float:
-    """Median seconds between consecutive stamps, after the first two iterations (warm-up)."""
-    gaps = np.diff(stamps)[2:]
-    if len(gaps) == 0:
-        raise SystemExit("too few iterations to time: use --iterations 5 or more")
-    return float(np.median(gaps))
-
-
-def time_ours(hu: np.ndarray, settings: Settings) -> float:
-    stamps = []
-    segment(Volume(hu, spacing=(0.8, 0.8, 5.0)), settings,
-            progress=lambda p: stamps.append(time.perf_counter()) if p.stage.startswith("slice") else None)
-    return median_gap(stamps)
 
 
 def stand_in_modules(folder: Path) -> dict:
@@ -159,7 +135,8 @@ def main():
         if folder is not None and not (folder / "demo.py").is_file():
             raise SystemExit(f"--{name} {folder}: no demo.py there; give the folder of a checkout")
 
-    hu = benchmark_slice()
+    volume = phantom_crop(1, HEIGHT, WIDTH, size=512)  # the centre of a 512 x 512 phantom slice
+    hu = volume.hu
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"image {WIDTH}x{HEIGHT}, 3 channels; {device_name}; torch {torch.__version__}; "
           f"{args.iterations} iterations x {args.repeats} repeats", flush=True)
@@ -177,7 +154,7 @@ def main():
                 if reference is not None:
                     times[f"ref {variant}"].append(time_reference(reference / "demo.py", png, args.iterations,
                                                                    args.device, tmp, env))
-                times[variant].append(time_ours(hu, settings))
+                times[variant].append(seconds_per_iteration(volume, settings))
                 line = f"  repeat {repeat + 1} {variant}: ours {times[variant][-1]:.3f} s/iteration"
                 if reference is not None:
                     line += f", reference {times['ref ' + variant][-1]:.3f} s/iteration"

@@ -178,15 +178,14 @@ def run_segmentation(volume, settings: Settings, output, quiet: bool, title: str
 def announce_estimate(volume, settings: Settings) -> None:
     """On a CPU, time a few real training steps and say on stderr how long the run will take."""
     from .device import describe, pick_device
-    from .estimate import estimate_seconds
+    from .estimate import estimate_seconds, needs_estimate
     from .progresstext import format_seconds
 
-    device = pick_device(settings.device)
-    if device.type != "cpu" or settings.variant == "kmeans":  # a GPU run or k-means takes seconds
+    if not needs_estimate(settings):
         return
     started = time.perf_counter()
     seconds = estimate_seconds(volume, settings)
-    print(f"ctseg: estimated run time on {describe(device)}: about {format_seconds(seconds)} "
+    print(f"ctseg: estimated run time on {describe(pick_device(settings.device))}: about {format_seconds(seconds)} "
           f"(from a {time.perf_counter() - started:.1f} s calibration)", file=sys.stderr, flush=True)
 
 

@@ -23,15 +23,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .device import pick_device
+from .device import pick_device, runs_on_gpu
 from .kmeans import FIT_ITERATIONS, FIT_SAMPLE
 from .memory import reuse_freed_memory
 from .preprocessing import window_channels
 from .settings import Settings
 from .superpixels import slic_slices
 from .tissues import renumber_by_hu
-from .training import (build_model, cluster_labels, continuity_weights, inference_batch, make_optimizer, network_input, slab_planes,
-                       train_step)
+from .training import (build_model, cluster_labels, continuity_weights, inference_batch, make_optimizer,
+                       network_input, slab_planes, train_step)
 from .volume import Volume
 
 CALIBRATION_STEPS = 2  # timed training steps, after one untimed warm-up step
@@ -50,6 +50,12 @@ class Calibration:
     finish_per_voxel: float = 0.0  # renumbering and naming the labels at the end of the run
     superpixels_per_slice: float = 0.0  # SLIC on one slice (superpixel variant only)
     kmeans_per_point: float = 0.0  # k-means variant: seconds per point per assignment pass
+
+
+def needs_estimate(settings: Settings) -> bool:
+    """Whether a run is worth timing first: a CPU run of the network (a GPU run or k-means takes
+    seconds). The CLI and the Slicer panel both ask this before calibrating."""
+    return not runs_on_gpu(settings) and settings.variant != "kmeans"
 
 
 def estimate_seconds(volume: Volume, settings: Settings | None = None) -> float:
@@ -221,4 +227,4 @@ def _calibrate_kmeans(volume: Volume, settings: Settings, device) -> Calibration
                        kmeans_per_point=per_point)
 
 
-__all__ = ["Calibration", "calibrate", "estimate_seconds", "extrapolate"]
+__all__ = ["Calibration", "calibrate", "estimate_seconds", "extrapolate", "needs_estimate"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import threading
 from contextlib import contextmanager
 
@@ -28,8 +29,9 @@ _lock = threading.Lock()
 _depth = 0  # nested runs (a time estimate inside a run) change the settings once
 
 
+@functools.lru_cache(maxsize=None)
 def _glibc():
-    """The C library when it is glibc (has mallopt and malloc_trim), else None."""
+    """The C library when it is glibc (has mallopt and malloc_trim), else None; looked up once."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     except OSError:
@@ -64,5 +66,5 @@ def reuse_freed_memory():
 
 
 def active() -> bool:
-    """Whether a reuse_freed_memory block is open (for tests and the run record)."""
+    """Whether a reuse_freed_memory block is open and changing glibc's settings."""
     return _depth > 0 and _glibc() is not None
