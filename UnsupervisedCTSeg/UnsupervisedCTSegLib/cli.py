@@ -51,6 +51,7 @@ SETTING_FLAGS = {
     "device": ("--device", dict(help="auto (CUDA when available) | cpu | cuda | cuda:N")),
 }
 SHORT_FLAGS = {"layers": "-M", "channels": "-p", "iterations": "-T", "classes": "-q"}
+RESUMABLE = ("evaluate-bsds", "sweep")  # commands that write each result as it finishes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +74,72 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
 
     add_evaluate_parser(sub)
+    add_bsds_parser(sub)
+    add_sweep_parser(sub)
+    add_series_parser(sub)
     return parser
+
+
+def add_bsds_parser(sub) -> None:
+    from .bsds import FILES, MODELS, PAPER_IMAGE_SETTINGS
+
+    bs = sub.add_parser("evaluate-bsds", help="the papers' BSDS500 benchmark: every model on every image, scored "
+                        "by the TIP 2020 protocol and the study's per-image score", description=(
+        "Run each model on each image of a BSDS500 split (one Ray task per image and model) and score it: "
+        "All / Fine / Coarse mIoU of the TIP 2020 protocol and the study's per-image score. Writes "
+        + ", ".join(FILES.values()) + " and the label maps (labels/MODEL/ID.png) into the output folder; a rerun "
+        "into the same folder skips the finished images. Settings default to the reference code's "
+        f"(M={PAPER_IMAGE_SETTINGS['layers']}, p=q={PAPER_IMAGE_SETTINGS['channels']}, T="
+        f"{PAPER_IMAGE_SETTINGS['iterations']}, lr {PAPER_IMAGE_SETTINGS['lr']}); flags override them for every model."))
+    bs.add_argument("dir", help="the BSDS500 folder (holding data/images and data/groundTruth)")
+    bs.add_argument("--split", default="test", help="train | val | test (default test)")
+    bs.add_argument("--models", default=",".join(MODELS), help=f"comma list from {','.join(MODELS)} (default all)")
+    bs.add_argument("--limit", type=int, help="only the first N images of the split (sorted by id)")
+    bs.add_argument("-o", "--output", default="ctseg-bsds", help="output folder (default ./ctseg-bsds)")
+    group = bs.add_argument_group("settings for every model (default: the reference code's)")
+    for field in ("layers", "channels", "theta", "mu", "iterations", "min_labels", "lr", "seed", "device"):
+        flag, options = SETTING_FLAGS[field]
+        flags = [SHORT_FLAGS[field], flag] if field in SHORT_FLAGS else [flag]
+        group.add_argument(*flags, dest=field, default=None, **options)
+    add_scaleout_flags(bs)
+
+
+def add_sweep_parser(sub) -> None:
+    from .sweep import FILES
+
+    sw = sub.add_parser("sweep", help="run a grid of M, θ and μ on one CT and tabulate and picture every run",
+                        description=(
+        "Segment CT once per (M, θ, μ) of the grid (one Ray task each) and write " + ", ".join(FILES.values())
+        + " and, for each M, a θ x μ montage of the segmented slice. With --reference and --names every run is "
+        "scored like evaluate-ct. A rerun into the same folder skips the finished runs. Other settings come from "
+        "the defaults, --preset and the flags below."))
+    sw.add_argument("ct", help="the CT: a .nrrd/.nii.gz/.mha file, a DICOM series folder or DeepLesion PNGs")
+    sw.add_argument("--layers", "-M", dest="grid_layers", required=True, help="comma list of M, e.g. 5,6,7,8,9,10,13")
+    sw.add_argument("--theta", dest="grid_theta", required=True, help="comma list of θ, e.g. 1,1.5,2,2.5,3,4,5")
+    sw.add_argument("--mu", dest="grid_mu", required=True, help="comma list of μ, e.g. 1,1.5,2,2.5,3,4,5")
+    sw.add_argument("--slice", type=int, help="segment only this axial slice (the study's protocol); default the "
+                    "whole volume, pictured at its middle slice")
+    sw.add_argument("--reference", help="reference label map on the CT's grid, to score every run")
+    sw.add_argument("--names", help='with --reference: JSON mapping label values to names, e.g. {"5": "liver"}')
+    sw.add_argument("-o", "--output", default="ctseg-sweep", help="output folder (default ./ctseg-sweep)")
+    add_setting_flags(sw, exclude=("layers", "theta", "mu"))
+    add_reader_flags(sw)
+    add_scaleout_flags(sw)
+
+
+def add_series_parser(sub) -> None:
+    fs = sub.add_parser("figure-series", help="consecutive axial slices in a row with their segmentations beneath",
+                        description=(
+        "Draw consecutive axial slices of CT in a row and their labels beneath, each label one colour on every "
+        "slice, so label flips between slices are visible (the study's Fig. 3). Segments CT with the settings "
+        "below, or draws the labels of --labels."))
+    fs.add_argument("ct", help="the CT: a .nrrd/.nii.gz/.mha file, a DICOM series folder or DeepLesion PNGs")
+    fs.add_argument("-o", "--output", required=True, help="the figure, .png")
+    fs.add_argument("--slices", metavar="START:STOP", help="the axial slices START..STOP-1 (default: 6 around the middle)")
+    fs.add_argument("--labels", help="a label map on the CT's grid to draw instead of segmenting")
+    add_setting_flags(fs)
+    add_reader_flags(fs)
+    fs.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def add_evaluate_parser(sub) -> None:
@@ -104,12 +170,14 @@ def add_evaluate_parser(sub) -> None:
     ev.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
-def add_setting_flags(parser) -> None:
+def add_setting_flags(parser, exclude=()) -> None:
     group = parser.add_argument_group("segmentation settings")
     group.add_argument("--preset", choices=["study"], help="study: the CT study's best settings run as in the "
                        "papers (slice mode, M=9, θ=1.5, μ=1, p=100, one wide window, T=1000, lr 0.1, plain continuity); flags still override")
     defaults = Settings()
     for field, (flag, options) in SETTING_FLAGS.items():
+        if field in exclude:
+            continue
         flags = [SHORT_FLAGS[field], flag] if field in SHORT_FLAGS else [flag]
         default = getattr(defaults, field)
         if isinstance(default, bool):
@@ -129,12 +197,37 @@ def add_reader_flags(parser) -> None:
 
 
 def settings_from(args) -> Settings:
+    return Settings(**overrides_from(args))
+
+
+def overrides_from(args) -> dict:
+    """The settings the command line gives (the preset's, then each flag's), not the defaults."""
     values = dict(STUDY_PRESET) if getattr(args, "preset", None) == "study" else {}
     for field in SETTING_FLAGS:
         value = getattr(args, field, None)
         if value is not None:
             values[field] = tuple(w.strip() for w in value.split(",") if w.strip()) if field == "windows" else value
-    return Settings(**values)
+    return values
+
+
+def add_scaleout_flags(parser) -> None:
+    group = parser.add_argument_group("scale-out (Ray)")
+    group.add_argument("--address", help="an existing Ray cluster (e.g. ray://head:10001 or auto); default: start "
+                       "Ray on this machine's cores")
+    group.add_argument("--no-ray", action="store_true", help="run the tasks one after another in this process")
+    group.add_argument("--cpus-per-task", type=float, default=1, help="CPU cores Ray gives each task (default 1)")
+    group.add_argument("--gpus-per-task", type=float, help="GPUs Ray gives each task (default 1 when the cluster "
+                       "has a GPU, else 0; a fraction packs several tasks on one GPU)")
+    group.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def scaleout_options(args) -> dict:
+    if args.cpus_per_task <= 0 or (args.gpus_per_task is not None and args.gpus_per_task < 0):
+        raise InputError("--cpus-per-task must be > 0 and --gpus-per-task >= 0")
+    if args.no_ray and args.address:
+        raise InputError("--address names a Ray cluster but --no-ray runs without Ray: give one of them")
+    return dict(use_ray=not args.no_ray, address=args.address, cpus_per_task=args.cpus_per_task,
+                gpus_per_task=args.gpus_per_task, quiet=args.quiet)
 
 
 class ProgressBar:
@@ -285,6 +378,47 @@ class _EvaluationProgress:
             self.bar = None
 
 
+def command_bsds(args) -> int:
+    from .bsds import evaluate_bsds, parse_models
+
+    overrides = {f: getattr(args, f) for f in ("layers", "channels", "theta", "mu", "iterations", "min_labels", "lr",
+                                                "seed", "device") if getattr(args, f) is not None}
+    result = evaluate_bsds(args.dir, args.output, args.split, parse_models(args.models), args.limit, overrides,
+                           **scaleout_options(args))
+    print(Path(result["paths"]["markdown"]).read_text(encoding="utf-8").rstrip())
+    for kind, path in result["paths"].items():
+        print(f"{kind:>10}: {path}")
+    return 1 if result["report"].failed else 0
+
+
+def command_sweep(args) -> int:
+    from .sweep import parse_grid, run_sweep
+
+    grid = parse_grid(args.grid_layers, args.grid_theta, args.grid_mu)
+    if bool(args.reference) != bool(args.names):
+        raise InputError("--reference and --names go together: give both to score the runs, or neither")
+    result = run_sweep(args.ct, args.output, grid, overrides_from(args), slice_index=args.slice,
+                       reference=args.reference, names=args.names, spacing=args.spacing, dl_info=args.dl_info,
+                       **scaleout_options(args))
+    print(Path(result["paths"]["markdown"]).read_text(encoding="utf-8").rstrip())
+    for kind, path in result["paths"].items():
+        print(f"{kind:>10}: {path}")
+    return 1 if result["report"].failed else 0
+
+
+def command_series(args) -> int:
+    from .figures import series_figure
+
+    bar = ProgressBar(args.quiet or args.labels is not None)
+    try:
+        path = series_figure(args.ct, args.output, settings_from(args), slices=args.slices, labels=args.labels,
+                             spacing=args.spacing, dl_info=args.dl_info, progress=bar)
+    finally:
+        bar.close()
+    print(f"    figure: {path}")
+    return 0
+
+
 def print_summary(result, paths) -> None:
     record = result.record
     print(f"{len(result.tissues)} labels in {record['wall_seconds']:.1f} s on {record['device']}, "
@@ -298,7 +432,8 @@ def print_summary(result, paths) -> None:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"segment": command_segment, "demo": command_demo, "evaluate-ct": command_evaluate}
+    commands = {"segment": command_segment, "demo": command_demo, "evaluate-ct": command_evaluate,
+                "evaluate-bsds": command_bsds, "sweep": command_sweep, "figure-series": command_series}
     try:
         return commands[args.command](args)
     except InputError as error:
@@ -308,7 +443,11 @@ def main(argv=None) -> int:
         print("ctseg: cancelled; nothing was written", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print("ctseg: interrupted; nothing was written", file=sys.stderr)
+        if args.command in RESUMABLE:
+            print(f"ctseg: interrupted; the finished results are kept in {args.output}: rerun the same command "
+                  "to resume", file=sys.stderr)
+        else:
+            print("ctseg: interrupted; nothing was written", file=sys.stderr)
         return 130
 
 

@@ -6,7 +6,7 @@ path gets the same checks, the same label numbering and the same run record.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, NamedTuple, Optional
 
 import numpy as np
@@ -67,9 +67,24 @@ def segment(volume: Volume, settings: Optional[Settings] = None,
     if height < MIN_SIDE or width < MIN_SIDE:
         raise InputError(f"slices of {height}x{width} pixels are smaller than the network can take: "
                          f"give at least {MIN_SIDE}x{MIN_SIDE} pixels per axial slice")
+    if volume.colour is not None:
+        check_photo_settings(settings)
     device = pick_device(settings.device)
     with reuse_freed_memory():  # page faults cost as much as the arithmetic otherwise
         return _run(volume, settings, device, progress, cancel)
+
+
+def check_photo_settings(settings: Settings) -> None:
+    """A photograph has no Hounsfield units and no neighbouring slices: refuse the CT-only settings."""
+    fixes = []
+    if settings.body_mask:
+        fixes.append("turn the body mask off (it needs CT in HU)")
+    if settings.variant != "kmeans" and settings.mode != "slice":
+        fixes.append("use mode slice (one network per image, as in the papers)")
+    if settings.z_context:
+        fixes.append("set z_context to 0 (a photograph has no neighbouring slices)")
+    if fixes:
+        raise InputError("a colour photograph cannot be segmented with these settings: " + "; ".join(fixes))
 
 
 def _run(volume: Volume, settings: Settings, device, progress, cancel) -> Segmentation:
@@ -92,9 +107,9 @@ def _run(volume: Volume, settings: Settings, device, progress, cancel) -> Segmen
         check(cancel)
     try:
         if settings.variant == "kmeans":
-            clusters, trace = _kmeans_clusters(volume.hu, settings, device, report, cancel, body)
+            clusters, trace = _kmeans_clusters(volume, settings, device, report, cancel, body)
         elif settings.mode == "slice":
-            clusters, trace = segment_slices(volume.hu, settings, device, report, cancel, body)
+            clusters, trace = segment_slices(volume.hu, settings, device, report, cancel, body, volume.colour)
         else:
             clusters, trace = segment_series(volume.hu, settings, device, report, cancel, rng, body, volume.spacing)
     except torch.cuda.OutOfMemoryError as error:
@@ -107,6 +122,8 @@ def _run(volume: Volume, settings: Settings, device, progress, cancel) -> Segmen
         clusters = clean_labels(np.where(body, clusters + 1, 0) if body is not None else clusters + 1,
                                 volume.spacing, settings.min_island_mm3, settings.fill_holes)
     labels, tissues = renumber_by_hu(clusters, volume.hu, body)
+    if volume.colour is not None:
+        tissues = [replace(t, name=f"region {t.label}") for t in tissues]  # HU band names mean nothing here
     if body is not None and settings.outside_segment:
         labels, tissues = add_outside_segment(labels, tissues, volume.hu, body)
     wall = time.perf_counter() - started
@@ -115,11 +132,15 @@ def _run(volume: Volume, settings: Settings, device, progress, cancel) -> Segmen
     return Segmentation(labels, tissues, record, volume)
 
 
-def _kmeans_clusters(hu, settings: Settings, device, report, cancel, body=None):
-    """The papers' k-means baseline on the same windowed input channels the network sees
-    (fitted on the body's voxels when there is a body mask)."""
+def _kmeans_clusters(volume: Volume, settings: Settings, device, report, cancel, body=None):
+    """The papers' k-means baseline on the same input channels the network sees: windowed HU, or
+    a photograph's RGB (fitted on the body's voxels when there is a body mask)."""
     check(cancel)
-    points = window_channels(hu, settings.windows).reshape(len(settings.windows), -1).T.contiguous().to(device)
+    hu = volume.hu
+    if volume.colour is not None:
+        points = torch.from_numpy(volume.colour.reshape(-1, 3)).to(device)
+    else:
+        points = window_channels(hu, settings.windows).reshape(len(settings.windows), -1).T.contiguous().to(device)
     generator = torch.Generator().manual_seed(settings.seed)
     fit = points if body is None else points[torch.from_numpy(body.reshape(-1)).to(device)]
     centres = kmeans(fit, settings.k, generator)

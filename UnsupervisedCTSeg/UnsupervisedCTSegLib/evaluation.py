@@ -26,6 +26,7 @@ import numpy as np
 
 from .consistency import run_to_run_ari, run_to_run_matched_agreement, summary
 from .errors import InputError
+from .figures import label_colour
 from .metrics import best_match_iou, hungarian_iou
 from .readers import ITK_SUFFIXES, read_volume
 from .settings import STUDY_PRESET, Settings
@@ -435,13 +436,6 @@ def _jsonable(value):
     return value
 
 
-def _label_colour(i: int) -> tuple:
-    """Colour of our label i+1: tab20's dark shades first, then its light ones, so neighbouring labels differ."""
-    from matplotlib import colormaps
-
-    return colormaps["tab20"]((2 * i) % 20 + (i // 10) % 2)
-
-
 def draw_figure(evaluation: Evaluation):
     """Bars of best-match IoU per group and of the agreement numbers, over one mid-volume axial slice
     of the reference groups and of every configuration's labels, so the difference is visible."""
@@ -492,7 +486,7 @@ def draw_figure(evaluation: Evaluation):
     images = [("reference groups", group_lut[reference])]
     for config in configs:
         labels = evaluation.label_previews[config["name"]].astype(np.int64)
-        lut = np.array([(0, 0, 0, 0)] + [_label_colour(i) for i in range(int(labels.max()))])
+        lut = np.array([(0, 0, 0, 0)] + [label_colour(i) for i in range(int(labels.max()))])
         images.append((config["title"], lut[labels]))
     axes = [figure.add_subplot(row[i]) for i in range(panels)]
     for ax, (title, overlay) in zip(axes, images):

@@ -11,18 +11,18 @@ import torch
 from skimage.segmentation import slic
 
 
-def slic_slices(channels: np.ndarray, n_segments: int, compactness: float) -> np.ndarray:
+def slic_slices(channels: np.ndarray, n_segments: int, compactness: float, lab: bool = False) -> np.ndarray:
     """SLIC on each axial slice of `channels` (C, Z, H, W) in [0, 1]; ids (Z, H, W) unique per slice.
 
-    The channels are HU windows, not colours: no Lab conversion, which skimage would otherwise
-    apply to any three-channel input.
+    HU windows are not colours: no Lab conversion, which skimage would otherwise apply to any
+    three-channel input. `lab=True` is for RGB photographs, converted to Lab as the papers' code did.
     """
     _, depth, _, _ = channels.shape
     out = np.empty(channels.shape[1:], np.int64)
     for z in range(depth):
         image = np.moveaxis(channels[:, z], 0, -1)
         out[z] = slic(image, n_segments=n_segments, compactness=compactness, channel_axis=-1,
-                      start_label=0, enforce_connectivity=True, convert2lab=False)
+                      start_label=0, enforce_connectivity=True, convert2lab=lab)
     return out
 
 

@@ -48,8 +48,9 @@ def memory_format(device: torch.device) -> torch.memory_format:
     return torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
 
-def build_model(settings: Settings, device: torch.device) -> FeatureClusteringNet:
-    model = FeatureClusteringNet(in_channels(settings), settings.layers, settings.channels, settings.q,
+def build_model(settings: Settings, device: torch.device, inputs: int = 0) -> FeatureClusteringNet:
+    """The network for `settings`; `inputs` overrides the input channel count (3 for a photograph)."""
+    model = FeatureClusteringNet(inputs or in_channels(settings), settings.layers, settings.channels, settings.q,
                                  response_bn=settings.variant != "nobn")
     return model.to(device=device, memory_format=memory_format(device))
 
@@ -132,28 +133,34 @@ def check(cancel) -> None:
         raise Cancelled("segmentation cancelled")
 
 
-def segment_slices(hu: np.ndarray, settings: Settings, device, report: Report, cancel, body=None) -> tuple:
+def segment_slices(hu: np.ndarray, settings: Settings, device, report: Report, cancel, body=None,
+                   colour=None) -> tuple:
     """The papers' protocol: a fresh network trained on each axial slice; labels = final argmax.
 
     Cluster ids of different slices are unrelated (as in the papers); they are returned as the
-    raw channel index, stacked.
+    raw channel index, stacked. `colour` (z, y, x, 3) in [0, 1] replaces the HU windows as the
+    network's input for photographs; their superpixels are then computed in Lab, as the papers did.
     """
     depth, height, width = hu.shape
     clusters = np.empty(hu.shape, np.int16)  # q <= 1024 fits; a quarter of int64
     trace = Trace()
     whole = (0, 0, height, width)
     for z in range(depth):
-        model = build_model(settings, device)
+        model = build_model(settings, device, 0 if colour is None else 3)
         model.train()
         optimizer = make_optimizer(model, settings)
         planes = slab_planes(hu, [z], whole, settings.z_context, body)
-        x = network_input(planes, settings, device)
+        if colour is None:
+            x = network_input(planes, settings, device)
+        else:
+            x = torch.from_numpy(np.ascontiguousarray(colour[z].transpose(2, 0, 1)[None])).to(device)
+            x = x.contiguous(memory_format=memory_format(device))
         weights = continuity_weights(planes[:, settings.z_context], settings, device)
         inside = body_targets(body, [z], whole, device)
         segments = None
         if settings.variant == "superpixel":
             segments = torch.from_numpy(slic_slices(x[0, :, None].cpu().numpy(), settings.superpixels,
-                                                    settings.compactness)).to(device)
+                                                    settings.compactness, lab=colour is not None)).to(device)
         for it in range(settings.iterations):
             check(cancel)
             loss, n_labels, _ = train_step(model, optimizer, x, settings, segments, weights, inside)

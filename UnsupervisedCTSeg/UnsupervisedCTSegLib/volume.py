@@ -2,11 +2,14 @@
 
 Arrays are indexed (z, y, x), the order numpy, SimpleITK's GetArrayFromImage and Slicer's
 arrayFromVolume share. Geometry follows ITK/DICOM conventions in LPS millimetres, so a labelmap
-written with the same geometry lies exactly on the input in any viewer.
+written with the same geometry lies exactly on the input in any viewer. A colour photograph (the
+papers' natural-image benchmark) is a Volume too, made by Volume.from_photo, so it takes the same
+path through the engine.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -26,15 +29,41 @@ class Volume:
     origin: tuple = (0.0, 0.0, 0.0)  # LPS mm of voxel (0, 0, 0)
     direction: np.ndarray = field(default_factory=lambda: np.eye(3))  # columns: x, y, z axes in LPS
     source: str = ""
+    colour: Optional[np.ndarray] = None  # photographs only: float32 RGB in [0, 1], shape (z, y, x, 3)
 
     def __post_init__(self):
         self.hu = as_hu_array(self.hu, self.source)
+        if self.colour is not None:
+            self.colour = np.asarray(self.colour, dtype=np.float32)
+            if self.colour.shape != self.hu.shape + (3,):
+                raise InputError(f"colour planes {self.colour.shape} do not match the image {self.hu.shape}: "
+                                 "build photographs with Volume.from_photo")
         self.spacing = tuple(float(s) for s in self.spacing)
         self.origin = tuple(float(o) for o in self.origin)
         self.direction = np.asarray(self.direction, dtype=float).reshape(3, 3)
         if len(self.spacing) != 3 or min(self.spacing) <= 0 or not np.all(np.isfinite(self.spacing)):
             raise InputError(f"voxel spacing {self.spacing} is not three positive numbers: "
                              "fix the file's header or pass --spacing X Y Z")
+
+    @classmethod
+    def from_photo(cls, rgb, source: str = "") -> "Volume":
+        """A colour photograph (H, W, 3) or a stack (Z, H, W, 3), 8-bit or float in [0, 1], for the papers'
+        natural-image benchmarks. The network sees the RGB values scaled to [0, 1], as in the reference
+        code; `hu` holds the 0-255 luminance, which orders the labels and weights edges (edge_hu)."""
+        where = f" in {source}" if source else ""
+        rgb = np.asarray(rgb)
+        if rgb.ndim == 3:
+            rgb = rgb[None]
+        if rgb.ndim != 4 or rgb.shape[-1] not in (3, 4) or rgb.dtype.kind not in "uif":
+            raise InputError(f"the photograph{where} has shape {rgb.shape} and type {rgb.dtype}, not RGB: "
+                             "give an (H, W, 3) colour image")
+        if rgb.size == 0:
+            raise InputError(f"the photograph{where} is empty {rgb.shape}: give an image that has pixels")
+        colour = rgb[..., :3].astype(np.float32) / (255.0 if rgb.dtype.kind in "ui" else 1.0)
+        if not np.all(np.isfinite(colour)):
+            raise InputError(f"the photograph{where} has NaN or infinite values: give finite RGB values")
+        luminance = 255.0 * (colour @ np.array([0.299, 0.587, 0.114], np.float32))
+        return cls(luminance, source=source, colour=colour)
 
     @property
     def shape(self) -> tuple:
@@ -60,7 +89,8 @@ class Volume:
     def slab(self, start: int, stop: int) -> "Volume":
         """Axial slices start..stop-1 with the origin moved so the slab lies where it was."""
         origin = np.asarray(self.origin) + self.direction[:, 2] * self.spacing[2] * start
-        return Volume(self.hu[start:stop], self.spacing, tuple(origin), self.direction.copy(), self.source)
+        colour = None if self.colour is None else self.colour[start:stop]
+        return Volume(self.hu[start:stop], self.spacing, tuple(origin), self.direction.copy(), self.source, colour)
 
 
 def geometry_from_ijk_to_ras(matrix) -> tuple:
