@@ -238,7 +238,9 @@ def markdown(summary: dict, info: dict) -> str:
                  f"| {s['clusters']:.1f} | {s['segments']:.0f} | {s['iterations']:.0f} | {s['seconds']:.1f} |")
         lines.append(f"| {model} | {s['images']} | {s['all']:.4f} | {s['fine']:.4f} | {s['coarse']:.4f} | {published} "
                      f"| {s['study_mean']:.4f} | {s['study_median']:.4f} {extra}")
-    lines += ["", f"Settings: the reference code's defaults for natural images ({_settings_text(info['overrides'])}).",
+    lines += ["", "The published numbers (Kim, Kanezaki, Tanaka 2020) are for all 200 test images (the proposed method "
+              "at T=1000); the blank row is computed here on the same images as the models.",
+              "", f"Settings: the reference code's defaults for natural images ({_settings_text(info['overrides'])}).",
               f"Ran on {info['where'] or 'nothing (all results were already there)'}."]
     if info["failed"]:
         lines += ["", "Failed after one retry (rerun to try them again):", ""]
