@@ -94,7 +94,7 @@ def test_sweep_resumes_after_an_interrupted_run(tmp_path, tiny_ct, monkeypatch):
     calls = []
 
     def interrupted_after_two(**kwargs):
-        calls.append(kwargs["settings"]["theta"])
+        calls.append(kwargs["settings"].theta)
         if len(calls) > 2:
             raise KeyboardInterrupt  # Ctrl-C during the third run
         return real_point(**kwargs)

@@ -23,6 +23,7 @@ from .metrics import segment_best_ious, split_components
 from .resultlog import ResultLog
 from .settings import Settings
 from .volume import Volume
+from .writers import check_output_folder
 
 SPLITS = ("train", "val", "test")
 
@@ -155,9 +156,7 @@ def evaluate_bsds(root, output, split: str = "test", models=("proposed",), limit
     for model in models:
         model_settings(model, overrides)  # refuse bad settings before any work
     images = list_images(root, split, limit)
-    output = Path(output)
-    if output.exists() and not output.is_dir():
-        raise InputError(f"output '{output}' is a file: give a folder for the evaluation's tables and plot")
+    output = check_output_folder(output, "the evaluation's tables and plot")
     log = ResultLog(output / FILES["csv"], COLUMNS, ("model", "image"),
                     dict(kind="bsds", split=split, overrides=overrides))
     done = log.done()

@@ -52,6 +52,8 @@ SETTING_FLAGS = {
 }
 SHORT_FLAGS = {"layers": "-M", "channels": "-p", "iterations": "-T", "classes": "-q"}
 RESUMABLE = ("evaluate-bsds", "sweep")  # commands that write each result as it finishes
+# The settings evaluate-bsds lets the user change for every model (the rest define the models).
+BSDS_SETTING_FIELDS = ("layers", "channels", "theta", "mu", "iterations", "min_labels", "lr", "seed", "device")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,10 +99,8 @@ def add_bsds_parser(sub) -> None:
     bs.add_argument("--limit", type=int, help="only the first N images of the split (sorted by id)")
     bs.add_argument("-o", "--output", default="ctseg-bsds", help="output folder (default ./ctseg-bsds)")
     group = bs.add_argument_group("settings for every model (default: the reference code's)")
-    for field in ("layers", "channels", "theta", "mu", "iterations", "min_labels", "lr", "seed", "device"):
-        flag, options = SETTING_FLAGS[field]
-        flags = [SHORT_FLAGS[field], flag] if field in SHORT_FLAGS else [flag]
-        group.add_argument(*flags, dest=field, default=None, **options)
+    for field in BSDS_SETTING_FIELDS:
+        group.add_argument(*setting_flag_names(field), dest=field, default=None, **SETTING_FLAGS[field][1])
     add_scaleout_flags(bs)
 
 
@@ -178,14 +178,19 @@ def add_setting_flags(parser, exclude=()) -> None:
     for field, (flag, options) in SETTING_FLAGS.items():
         if field in exclude:
             continue
-        flags = [SHORT_FLAGS[field], flag] if field in SHORT_FLAGS else [flag]
         default = getattr(defaults, field)
         if isinstance(default, bool):
             shown = "on" if default else "off"
         else:
             shown = ",".join(default) if isinstance(default, tuple) else default
         options = dict(options, help=f"{options['help']} (default {shown})")
-        group.add_argument(*flags, dest=field, default=None, **options)
+        group.add_argument(*setting_flag_names(field), dest=field, default=None, **options)
+
+
+def setting_flag_names(field: str) -> list:
+    """The command-line names of a Settings field: its short flag first when it has one."""
+    flag = SETTING_FLAGS[field][0]
+    return [SHORT_FLAGS[field], flag] if field in SHORT_FLAGS else [flag]
 
 
 def add_reader_flags(parser) -> None:
@@ -302,6 +307,7 @@ def command_demo(args) -> int:
 def command_evaluate(args) -> int:
     from . import evaluation as ev
     from .readers import read_volume
+    from .writers import check_output_folder
 
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     if not configs or len(set(configs)) != len(configs):
@@ -312,9 +318,7 @@ def command_evaluate(args) -> int:
     for name in configs:  # refuse unknown names and bad seeds before reading anything
         for seed in args.seeds:
             ev.configuration_settings(name, seed, args.device, args.paper_iterations)
-    output = Path(args.output)
-    if output.exists() and not output.is_dir():
-        raise InputError(f"output '{output}' is a file: give a folder for the evaluation's tables and figure")
+    output = check_output_folder(args.output, "the evaluation's tables and figure")
 
     volume = read_volume(args.ct)
     names = ev.load_names(args.names)
@@ -343,8 +347,7 @@ def command_evaluate(args) -> int:
         progress.close()
     paths = ev.write_report(output, result)
     print(ev.markdown_report(result).split("## Definitions")[0].rstrip())
-    for kind, path in paths.items():
-        print(f"{kind:>10}: {path}")
+    print_paths(paths)
     return 0
 
 
@@ -381,13 +384,10 @@ class _EvaluationProgress:
 def command_bsds(args) -> int:
     from .bsds import evaluate_bsds, parse_models
 
-    overrides = {f: getattr(args, f) for f in ("layers", "channels", "theta", "mu", "iterations", "min_labels", "lr",
-                                                "seed", "device") if getattr(args, f) is not None}
-    result = evaluate_bsds(args.dir, args.output, args.split, parse_models(args.models), args.limit, overrides,
-                           **scaleout_options(args))
+    result = evaluate_bsds(args.dir, args.output, args.split, parse_models(args.models), args.limit,
+                           overrides_from(args), **scaleout_options(args))
     print(Path(result["paths"]["markdown"]).read_text(encoding="utf-8").rstrip())
-    for kind, path in result["paths"].items():
-        print(f"{kind:>10}: {path}")
+    print_paths(result["paths"])
     return 1 if result["report"].failed else 0
 
 
@@ -401,8 +401,7 @@ def command_sweep(args) -> int:
                        reference=args.reference, names=args.names, spacing=args.spacing, dl_info=args.dl_info,
                        **scaleout_options(args))
     print(Path(result["paths"]["markdown"]).read_text(encoding="utf-8").rstrip())
-    for kind, path in result["paths"].items():
-        print(f"{kind:>10}: {path}")
+    print_paths(result["paths"])
     return 1 if result["report"].failed else 0
 
 
@@ -425,8 +424,12 @@ def print_summary(result, paths) -> None:
           f"{record['iterations_run']} iterations ({record['stop_reason']})")
     for t in result.tissues:
         print(f"  {t.label:3d}  {t.name:28s} {t.mean_hu:8.1f} ± {t.sd_hu:6.1f} HU  {t.voxels:10d} voxels")
+    print_paths(paths, width=12)
+
+
+def print_paths(paths: dict, width: int = 10) -> None:
     for kind, path in paths.items():
-        print(f"{kind:>12}: {path}")
+        print(f"{kind:>{width}}: {path}")
 
 
 def main(argv=None) -> int:

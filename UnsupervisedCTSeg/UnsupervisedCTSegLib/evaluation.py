@@ -26,12 +26,12 @@ import numpy as np
 
 from .consistency import run_to_run_ari, run_to_run_matched_agreement, summary
 from .errors import InputError
-from .figures import label_colour
+from .figures import label_lut
 from .metrics import best_match_iou, hungarian_iou
 from .readers import ITK_SUFFIXES, read_volume
 from .settings import STUDY_PRESET, Settings
 from .volume import Volume
-from .writers import atomic_output
+from .writers import atomic_output, check_output_folder
 
 MIN_GROUP_VOXELS = 200  # smaller groups are a few partial-volume voxels at the slab's edge: IoU is noise
 DEFAULT_SEEDS = (0, 1, 2)
@@ -325,9 +325,7 @@ SUMMARY_COLUMNS = (("mean_best_iou", "mean best IoU"), ("mean_hungarian_iou", "m
 
 def write_report(folder, evaluation: Evaluation) -> dict:
     """Write evaluation.md/.csv/.json/.png into `folder`; they appear together or not at all."""
-    folder = Path(folder).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"output '{folder}' is a file: give a folder for the evaluation's tables and figure")
+    folder = check_output_folder(folder, "the evaluation's tables and figure")
     paths = {kind: folder / name for kind, name in REPORT_FILES.items()}
     with contextlib.ExitStack() as stack:
         temporary = {kind: stack.enter_context(atomic_output(path)) for kind, path in paths.items()}
@@ -486,7 +484,7 @@ def draw_figure(evaluation: Evaluation):
     images = [("reference groups", group_lut[reference])]
     for config in configs:
         labels = evaluation.label_previews[config["name"]].astype(np.int64)
-        lut = np.array([(0, 0, 0, 0)] + [label_colour(i) for i in range(int(labels.max()))])
+        lut = label_lut(int(labels.max()), alpha=1.0)
         images.append((config["title"], lut[labels]))
     axes = [figure.add_subplot(row[i]) for i in range(panels)]
     for ax, (title, overlay) in zip(axes, images):

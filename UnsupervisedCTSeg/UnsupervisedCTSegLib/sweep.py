@@ -17,6 +17,7 @@ import numpy as np
 from .errors import InputError
 from .resultlog import ResultLog
 from .settings import Settings
+from .writers import check_output_folder
 
 FILES = {"csv": "sweep.csv", "markdown": "sweep.md"}
 BASE_COLUMNS = ("layers", "theta", "mu", "labels", "final_loss", "iterations", "seconds", "device")
@@ -47,12 +48,11 @@ def point_key(layers, theta, mu) -> tuple:
     return (str(int(layers)), f"{float(theta):g}", f"{float(mu):g}")
 
 
-def run_point(volume, settings: dict, masks: Optional[dict], preview: int) -> dict:
+def run_point(volume, settings: Settings, masks: Optional[dict], preview: int) -> dict:
     """One Ray task: segment with one grid point's settings; return the row and the pictured slice."""
     from .engine import segment
     from .evaluation import score_run
 
-    settings = Settings(**settings)
     started = time.perf_counter()
     result = segment(volume, settings)
     row = dict(layers=settings.layers, theta=settings.theta, mu=settings.mu, labels=len(result.tissues),
@@ -76,9 +76,7 @@ def run_sweep(ct, output, grid: dict, overrides: Optional[dict] = None, slice_in
 
     overrides = {k: v for k, v in (overrides or {}).items() if k not in ("layers", "theta", "mu")}
     base = Settings(**overrides)
-    output = Path(output)
-    if output.exists() and not output.is_dir():
-        raise InputError(f"output '{output}' is a file: give a folder for the sweep's table and montages")
+    output = check_output_folder(output, "the sweep's table and montages")
     volume = read_volume(ct, spacing=spacing, dl_info=dl_info)
     depth = volume.shape[0]
     if slice_index is not None and not 0 <= slice_index < depth:
@@ -106,10 +104,8 @@ def run_sweep(ct, output, grid: dict, overrides: Optional[dict] = None, slice_in
     log = ResultLog(output / FILES["csv"], columns, ("layers", "theta", "mu"), manifest)
     done = log.done()
     points = [point_key(m, t, u) for m in grid["layers"] for t in grid["theta"] for u in grid["mu"]]
-    tasks = {key: dict(settings=replace(base, layers=int(key[0]), theta=float(key[1]), mu=float(key[2])).as_dict())
+    tasks = {key: dict(settings=replace(base, layers=int(key[0]), theta=float(key[1]), mu=float(key[2])))
              for key in points if key not in done}
-    for task in tasks.values():
-        task["settings"].pop("q")
     if not quiet:
         print(f"ctseg: {len(points)} grid points: {len(tasks)} to run, {len(points) - len(tasks)} already in "
               f"{log.path}", flush=True)

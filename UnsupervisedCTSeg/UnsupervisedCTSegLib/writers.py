@@ -65,6 +65,14 @@ def atomic_output(path):
         raise
 
 
+def check_output_folder(path, contents: str) -> Path:
+    """Refuse an output folder path that is an existing file, before any work; returns it as a Path."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise InputError(f"output '{path}' is a file: give a folder for {contents}")
+    return path
+
+
 def write_labelmap(path, labels, volume: Volume) -> Path:
     """Write integer labels (z, y, x) as a compressed .nrrd/.nii.gz/.nii on exactly the input's grid."""
     path = _check_suffix(path, LABELMAP_SUFFIXES, "label map")
