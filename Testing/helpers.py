@@ -1,5 +1,6 @@
 """Small volumes for fast engine tests: tiny images, few iterations."""
 import numpy as np
+import SimpleITK as sitk
 
 from UnsupervisedCTSegLib.settings import Settings
 from UnsupervisedCTSegLib.volume import Volume
@@ -22,3 +23,48 @@ def fast_settings(**overrides) -> Settings:
                   body_mask=False)  # blocks are not a body; the body mask has its own tests
     values.update(overrides)
     return Settings(**values)
+
+
+def body_volume(depth=8, size=48, spacing=(0.8, 0.8, 2.5), seed=0) -> Volume:
+    """A small CT-like body: an ellipse of soft tissue with a fat rim and a bone, in air, on a table.
+
+    Big enough in mm for the body mask (a 3 mm opening) at the given spacing."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:size, :size] / size
+    hu = np.full((size, size), -1000.0, np.float32)
+    body = ((x - 0.5) / 0.42) ** 2 + ((y - 0.45) / 0.33) ** 2 < 1
+    inner = ((x - 0.5) / 0.36) ** 2 + ((y - 0.45) / 0.27) ** 2 < 1
+    hu[body] = -100.0
+    hu[inner] = 45.0
+    hu[((x - 0.5) / 0.08) ** 2 + ((y - 0.6) / 0.08) ** 2 < 1] = 700.0
+    hu[int(size * 0.85):int(size * 0.85) + 2, 2:-2] = 300.0  # the table, thin and apart from the body
+    volume = np.repeat(hu[None], depth, axis=0) + rng.normal(0, 8, (depth, size, size)).astype(np.float32)
+    return Volume(np.round(volume), spacing, (10.0, -5.0, 3.0), np.diag([-1.0, -1.0, 1.0]), source="body")
+
+
+def write_dicom_series(folder, volume, series_uid, first_instance=1, description=None):
+    """CT slices with position/orientation/rescale tags, the way a scanner exports them."""
+    folder.mkdir(exist_ok=True)
+    study_uid = "1.2.826.0.1.3680043.2.1125.9.1"
+    for k, plane in enumerate(volume.hu.astype(np.int16)):
+        image = sitk.GetImageFromArray(plane)
+        image.SetSpacing(volume.spacing[:2])
+        position = np.asarray(volume.origin) + volume.direction[:, 2] * volume.spacing[2] * k
+        row, column = volume.direction[:, 0], volume.direction[:, 1]
+        tags = {
+            "0008|0016": "1.2.840.10008.5.1.4.1.1.2", "0008|0060": "CT",
+            "0008|0018": f"{series_uid}.{k + 1}", "0020|000d": study_uid, "0020|000e": series_uid,
+            "0020|0013": str(first_instance + k),
+            "0020|0032": "\\".join(f"{v:.6f}" for v in position),
+            "0020|0037": "\\".join(f"{v:.6f}" for v in (*row, *column)),
+            "0018|0050": f"{volume.spacing[2]:g}",
+            "0028|1052": "-1024", "0028|1053": "1",  # stored = HU + 1024, as most scanners do
+        }
+        if description:
+            tags["0008|103e"] = description
+        for key, value in tags.items():
+            image.SetMetaData(key, value)
+        writer = sitk.ImageFileWriter()
+        writer.KeepOriginalImageUIDOn()
+        writer.SetFileName(str(folder / f"{series_uid[-1]}_{k:03d}.dcm"))
+        writer.Execute(image)

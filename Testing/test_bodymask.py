@@ -177,3 +177,17 @@ def test_totalsegmentator_example_structures_kept_table_removed():
     dropped = largest & ~mask
     assert dropped.sum() > 2000
     assert not (dropped & anatomy).any()
+
+
+def test_a_sample_smaller_than_the_opening_keeps_its_body():
+    """A 3 mm opening on 0.05 mm pixels or on a 4 x 4 crop once erased everything ("no body found"),
+    and 1e-30 mm pixels made its loops endless. The table stays out where the slice is big enough."""
+    from helpers import body_volume
+
+    volume = body_volume()
+    fine = body_mask(volume.hu, (0.05, 0.05, 0.05))
+    assert fine[:, 24, 24].all() and not fine[:, 0, 0].any()
+    assert not fine[:, 41, 4].any()  # the table, two pixels thick and apart from the body
+    assert body_mask(volume.hu[:, 20:24, 20:24], volume.spacing).all()
+    absurd = body_mask(volume.hu, (1e-30, 1e-30, 1e-30))
+    assert absurd[:, 24, 24].all() and not absurd[:, 0, 0].any()

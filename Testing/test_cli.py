@@ -89,18 +89,21 @@ def test_bad_input_one_line_exit_2_no_files(tmp_path, capsys, case, word):
     assert files_in(inputs) == before
 
 
-def test_failed_write_leaves_no_partial_outputs(tmp_path, monkeypatch):
+def test_failed_write_leaves_no_partial_outputs(tmp_path, monkeypatch, capsys):
+    import errno
+
     import UnsupervisedCTSegLib.outputs as outputs
 
     def broken(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(outputs, "write_overview", broken)
     source = write_volume(tmp_path / "ct.nrrd", blocks_volume(depth=1, size=12))
     out = tmp_path / "out" / "labels.nrrd"
-    with pytest.raises(OSError):
-        main(["segment", str(source), "-o", str(out), *FAST])
-    assert files_in(out.parent) == []
+    assert main(["segment", str(source), "-o", str(out), *FAST]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0] and "nothing was written" in err[0], err
+    assert not out.parent.exists()  # not even the folder the run made for its outputs
 
 
 def test_study_preset_sets_the_papers_configuration():

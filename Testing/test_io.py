@@ -15,6 +15,8 @@ from UnsupervisedCTSegLib.volume import Volume
 from UnsupervisedCTSegLib.writers import (atomic_output, write_deeplesion_pngs, write_labelmap,
                                           write_segmentation, write_volume)
 
+from helpers import write_dicom_series
+
 TOL = 1e-4
 FLIPPED = np.diag([-1.0, -1.0, 1.0])  # like the real data: LPS axes pointing right and anterior
 
@@ -69,43 +71,22 @@ def test_write_volume_keeps_fractional_hu_as_float(tmp_path):
     assert read.hu[0, 0, 0] == -999.5
 
 
-def write_dicom_series(folder, volume, series_uid, first_instance=1):
-    """CT slices with position/orientation/rescale tags, the way a scanner exports them."""
-    folder.mkdir(exist_ok=True)
-    study_uid = "1.2.826.0.1.3680043.2.1125.9.1"
-    for k, plane in enumerate(volume.hu.astype(np.int16)):
-        image = sitk.GetImageFromArray(plane)
-        image.SetSpacing(volume.spacing[:2])
-        position = np.asarray(volume.origin) + volume.direction[:, 2] * volume.spacing[2] * k
-        row, column = volume.direction[:, 0], volume.direction[:, 1]
-        tags = {
-            "0008|0016": "1.2.840.10008.5.1.4.1.1.2", "0008|0060": "CT",
-            "0008|0018": f"{series_uid}.{k + 1}", "0020|000d": study_uid, "0020|000e": series_uid,
-            "0020|0013": str(first_instance + k),
-            "0020|0032": "\\".join(f"{v:.6f}" for v in position),
-            "0020|0037": "\\".join(f"{v:.6f}" for v in (*row, *column)),
-            "0018|0050": f"{volume.spacing[2]:g}",
-            "0028|1052": "-1024", "0028|1053": "1",  # stored = HU + 1024, as most scanners do
-        }
-        for key, value in tags.items():
-            image.SetMetaData(key, value)
-        writer = sitk.ImageFileWriter()
-        writer.KeepOriginalImageUIDOn()
-        writer.SetFileName(str(folder / f"{series_uid[-1]}_{k:03d}.dcm"))
-        writer.Execute(image)
-
-
-def test_dicom_series_round_trip_picks_largest_series_and_ignores_other_files(tmp_path):
+def test_dicom_series_round_trip_ignores_other_files_and_refuses_to_guess_between_series(tmp_path):
     volume = make_volume(np.eye(3))
     folder = tmp_path / "dicom"
     write_dicom_series(folder, volume, "1.2.826.0.1.3680043.2.1125.9.2")
-    write_dicom_series(folder, make_volume(np.eye(3), shape=(1, 4, 5)), "1.2.826.0.1.3680043.2.1125.9.3")
     (folder / "notes.txt").write_text("not DICOM")
     write_volume(folder / "other.nrrd", make_volume())
     read = read_volume(folder)
     assert_same_geometry(read, volume)
-    # One file of the series also reads the whole series.
+    assert sorted(p.name for p in read.files) == ["2_000.dcm", "2_001.dcm", "2_002.dcm"]
+    # A second series: refused, listed, until one is chosen by UID or by one of its files.
+    write_dicom_series(folder, make_volume(np.eye(3), shape=(1, 4, 5)), "1.2.826.0.1.3680043.2.1125.9.3")
+    with pytest.raises(InputError, match=r"holds 2 DICOM series: .*9\.2\): 3 slices of 4 x 5; .*9\.3\): 1 slice of"):
+        read_volume(folder)
+    assert_same_geometry(read_volume(folder, series="1.2.826.0.1.3680043.2.1125.9.2"), volume)
     assert read_volume(next(folder.glob("2_*.dcm"))).shape == volume.shape
+    assert read_volume(folder, series="1.2.826.0.1.3680043.2.1125.9.3").shape == (1, 4, 5)
 
 
 def test_deeplesion_round_trip_keeps_array_and_spacing(tmp_path):

@@ -1,6 +1,6 @@
 """`python -m UnsupervisedCTSegLib` is the same as the `ctseg` command."""
 import sys
 
-from .cli import main
+from .cli import run
 
-sys.exit(main())
+sys.exit(run())

@@ -155,8 +155,8 @@ def evaluate_bsds(root, output, split: str = "test", models=("proposed",), limit
     overrides = dict(overrides or {})
     for model in models:
         model_settings(model, overrides)  # refuse bad settings before any work
-    images = list_images(root, split, limit)
     output = check_output_folder(output, "the evaluation's tables and plot")
+    images = list_images(root, split, limit)
     log = ResultLog(output / FILES["csv"], COLUMNS, ("model", "image"),
                     dict(kind="bsds", split=split, overrides=overrides))
     done = log.done()

@@ -7,9 +7,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
-from . import __version__
+from . import __version__, stops
 from .errors import Cancelled, InputError
 from .settings import MODES, STUDY_PRESET, VARIANTS, Settings
 from .preprocessing import WINDOWS
@@ -62,10 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     seg = sub.add_parser("segment", help="segment a CT volume", description=(
-        "Segment a CT file or folder. OUT is the labelmap (.nrrd or .nii.gz); the Slicer .seg.nrrd, "
+        "Segment a CT file or folder. OUT is the labelmap (.nrrd, .nii.gz or .nii); the Slicer .seg.nrrd, "
         "the run record (.json) and an overview picture (.png) are written beside it with the same stem."))
     seg.add_argument("input", help="a .nrrd/.nii.gz/.mha file, a DICOM series folder or a folder of DeepLesion PNGs")
-    seg.add_argument("-o", "--output", required=True, help="labelmap path, .nrrd or .nii.gz")
+    seg.add_argument("-o", "--output", required=True, help="labelmap path, .nrrd, .nii.gz or .nii")
     add_setting_flags(seg)
     add_reader_flags(seg)
     seg.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -199,6 +200,8 @@ def add_reader_flags(parser) -> None:
                        help="voxel spacing in mm, overriding the file (needed for DeepLesion PNGs without DL_info.csv)")
     group.add_argument("--dl-info", nargs=2, metavar=("CSV", "KEY"),
                        help="DeepLesion DL_info.csv and the File_name of a row, for the PNG slices' spacing")
+    group.add_argument("--series", metavar="UID", help="the SeriesInstanceUID to read from a DICOM folder that "
+                       "holds several series (the error message lists them)")
 
 
 def settings_from(args) -> Settings:
@@ -258,10 +261,11 @@ class ProgressBar:
 
 
 def run_segmentation(volume, settings: Settings, output, quiet: bool, title: str = ""):
+    """Segment `volume` and write its outputs as the command's last step (see stops.commit)."""
     from .engine import segment
-    from .outputs import output_paths, write_outputs
+    from .outputs import check_outputs, write_outputs
 
-    output_paths(output)  # refuse a bad output name before hours of work
+    check_outputs(output, volume.files)  # a bad, unwritable or clashing output name before hours of work
     if not quiet:
         announce_estimate(volume, settings)
     bar = ProgressBar(quiet)
@@ -269,7 +273,7 @@ def run_segmentation(volume, settings: Settings, output, quiet: bool, title: str
         result = segment(volume, settings, progress=bar)
     finally:
         bar.close()
-    paths = write_outputs(output, result, title=title)
+    paths = write_outputs(output, result, title=title, final=True)
     return result, paths
 
 
@@ -288,10 +292,14 @@ def announce_estimate(volume, settings: Settings) -> None:
 
 
 def command_segment(args) -> int:
+    from .device import pick_device
+    from .outputs import check_outputs
     from .readers import read_volume
 
     settings = settings_from(args)
-    volume = read_volume(args.input, spacing=args.spacing, dl_info=args.dl_info)
+    check_outputs(args.output)  # can the outputs be written at all: before reading or computing anything
+    pick_device(settings.device)  # a device this machine lacks: refused before anything is read
+    volume = read_volume(args.input, spacing=args.spacing, dl_info=args.dl_info, series=args.series)
     result, paths = run_segmentation(volume, settings, args.output, args.quiet, title=Path(args.input).name)
     print_summary(result, paths)
     return 0
@@ -306,8 +314,9 @@ def command_demo(args) -> int:
 
 def command_evaluate(args) -> int:
     from . import evaluation as ev
+    from .device import pick_device
     from .readers import read_volume
-    from .writers import check_output_folder
+    from .writers import check_no_clash, check_output_folder
 
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     if not configs or len(set(configs)) != len(configs):
@@ -319,12 +328,18 @@ def command_evaluate(args) -> int:
         for seed in args.seeds:
             ev.configuration_settings(name, seed, args.device, args.paper_iterations)
     output = check_output_folder(args.output, "the evaluation's tables and figure")
+    pick_device(args.device)
 
     volume = read_volume(args.ct)
     names = ev.load_names(args.names)
     reference = ev.load_label_map(args.reference, volume)
     mask_folder = ev.tissue_mask_folder(args.reference, args.tissue_masks)
     tissue_masks = ev.load_tissue_masks(mask_folder, volume)
+    inputs = [*volume.files, Path(args.reference), Path(args.names)]
+    if mask_folder:
+        inputs += [p for p in Path(mask_folder).iterdir() if p.is_file()]
+    check_no_clash({f"evaluation's {kind}": output / name for kind, name in ev.REPORT_FILES.items()}, inputs,
+                   "choose another output folder with -o")
     start, stop = ev.parse_slices(args.slices, volume.shape[0])
     volume = volume.slab(start, stop)
     reference = reference[start:stop]
@@ -345,7 +360,7 @@ def command_evaluate(args) -> int:
                              progress=progress, on_run=progress.on_run, inputs=inputs)
     finally:
         progress.close()
-    paths = ev.write_report(output, result)
+    paths = ev.write_report(output, result, final=True)
     print(ev.markdown_report(result).split("## Definitions")[0].rstrip())
     print_paths(paths)
     return 0
@@ -399,7 +414,7 @@ def command_sweep(args) -> int:
         raise InputError("--reference and --names go together: give both to score the runs, or neither")
     result = run_sweep(args.ct, args.output, grid, overrides_from(args), slice_index=args.slice,
                        reference=args.reference, names=args.names, spacing=args.spacing, dl_info=args.dl_info,
-                       **scaleout_options(args))
+                       series=args.series, **scaleout_options(args))
     print(Path(result["paths"]["markdown"]).read_text(encoding="utf-8").rstrip())
     print_paths(result["paths"])
     return 1 if result["report"].failed else 0
@@ -411,7 +426,7 @@ def command_series(args) -> int:
     bar = ProgressBar(args.quiet or args.labels is not None)
     try:
         path = series_figure(args.ct, args.output, settings_from(args), slices=args.slices, labels=args.labels,
-                             spacing=args.spacing, dl_info=args.dl_info, progress=bar)
+                             spacing=args.spacing, dl_info=args.dl_info, series=args.series, progress=bar)
     finally:
         bar.close()
     print(f"    figure: {path}")
@@ -433,26 +448,50 @@ def print_paths(paths: dict, width: int = 10) -> None:
 
 
 def main(argv=None) -> int:
+    """Run one command; every failure the user can fix is one line on stderr and exit status 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"segment": command_segment, "demo": command_demo, "evaluate-ct": command_evaluate,
                 "evaluate-bsds": command_bsds, "sweep": command_sweep, "figure-series": command_series}
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        try:
+            return commands[args.command](args)
+        except InputError as error:
+            print(f"ctseg: error: {error}", file=sys.stderr)
+            return 2
+        except Cancelled:
+            print("ctseg: cancelled; nothing was written", file=sys.stderr)
+            return 130
+        except KeyboardInterrupt as stop:
+            how = f"stopped ({stop.name})" if isinstance(stop, stops.Stopped) else "interrupted"
+            if args.command in RESUMABLE:
+                print(f"ctseg: {how}; the finished results are kept in {args.output}: rerun the same command "
+                      "to resume", file=sys.stderr)
+            else:
+                print(f"ctseg: {how}; nothing was written", file=sys.stderr)
+            return stop.exit_code if isinstance(stop, stops.Stopped) else 130
+        except OSError as error:  # the checks before the run passed, then the system refused
+            where = f" '{error.filename}'" if error.filename else ""
+            print(f"ctseg: error:{where} {error.strerror or error}: check the paths, permissions and free disk space",
+                  file=sys.stderr)
+            return 1
+
+
+def run() -> int:
+    """The `ctseg` program: main() with SIGTERM and SIGHUP stopping as cleanly as Ctrl-C, and no stop
+    after the work is done turning a finished run into a failed one."""
+    stops.install()
     try:
-        return commands[args.command](args)
-    except InputError as error:
-        print(f"ctseg: error: {error}", file=sys.stderr)
-        return 2
-    except Cancelled:
-        print("ctseg: cancelled; nothing was written", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        if args.command in RESUMABLE:
-            print(f"ctseg: interrupted; the finished results are kept in {args.output}: rerun the same command "
-                  "to resume", file=sys.stderr)
-        else:
-            print("ctseg: interrupted; nothing was written", file=sys.stderr)
-        return 130
+        return main()
+    finally:
+        stops.finish()
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one 'ctseg: warning:' line on stderr, without Python's source line."""
+    print(f"ctseg: warning: {message}", file=sys.stderr if file is None else file)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

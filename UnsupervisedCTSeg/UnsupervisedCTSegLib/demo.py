@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .device import pick_device
 from .metrics import best_match_iou
 from .phantom import AIR, CLOTHING, CUSHION, TABLE, make_phantom
 from .readers import read_volume
 from .settings import Settings
-from .writers import write_deeplesion_pngs, write_labelmap, write_volume
+from .writers import check_output_folder, write_deeplesion_pngs, write_labelmap, write_volume
 
 
 def prepare_sample(folder: Path) -> tuple:
@@ -51,6 +52,8 @@ def run_demo(folder: Path, settings: Settings, quiet: bool = False) -> dict:
     from .cli import print_summary, run_segmentation
 
     started = time.perf_counter()
+    folder = check_output_folder(folder, "the demo's sample and results")
+    pick_device(settings.device)  # everything is checked before the sample is written
     png_folder, truth, names = prepare_sample(folder)
     volume = read_volume(png_folder)
     result, paths = run_segmentation(volume, settings, folder / "phantom_labels.nrrd", quiet,

@@ -6,6 +6,7 @@ when it opens, before PyTorch may be installed, to show which device a run will 
 from __future__ import annotations
 
 import importlib.util
+import re
 
 from .errors import InputError
 
@@ -14,24 +15,33 @@ def _untranslated(text: str) -> str:
     return text
 
 
+DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def check_device_name(requested: str) -> str:
+    """The device name, lower-cased, if it is one this package knows; refused before any work otherwise."""
+    name = (requested or "auto").lower() if isinstance(requested, str) or requested is None else None
+    if name is None or not DEVICE_NAME.fullmatch(name):
+        raise InputError(f"unknown device '{requested}': use auto, cpu, cuda or cuda:N")
+    return name
+
+
 def pick_device(requested: str = "auto") -> "torch.device":
     import torch
 
-    requested = (requested or "auto").lower()
+    requested = check_device_name(requested)
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested == "cpu":
         return torch.device("cpu")
-    if requested.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise InputError(f"device '{requested}' asked for, but this PyTorch sees no CUDA GPU: "
-                             "use --device cpu (or auto), or install a CUDA build of PyTorch")
-        device = torch.device(requested)
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise InputError(f"device '{requested}' does not exist ({torch.cuda.device_count()} GPU(s)): "
-                             "use cuda:0 or auto")
-        return device
-    raise InputError(f"unknown device '{requested}': use auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():  # cuda or cuda:N
+        raise InputError(f"device '{requested}' asked for, but this PyTorch sees no CUDA GPU: "
+                         "use --device cpu (or auto), or install a CUDA build of PyTorch")
+    device = torch.device(requested)
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise InputError(f"device '{requested}' does not exist ({torch.cuda.device_count()} GPU(s)): "
+                         "use cuda:0 or auto")
+    return device
 
 
 def describe(device: "torch.device") -> str:

@@ -69,6 +69,8 @@ def segment(volume: Volume, settings: Optional[Settings] = None,
                          f"give at least {MIN_SIDE}x{MIN_SIDE} pixels per axial slice")
     if volume.colour is not None:
         check_photo_settings(settings)
+    else:
+        volume.check_ct_spacing()
     device = pick_device(settings.device)
     with reuse_freed_memory():  # page faults cost as much as the arithmetic otherwise
         return _run(volume, settings, device, progress, cancel)

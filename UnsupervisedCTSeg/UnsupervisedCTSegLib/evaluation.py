@@ -12,7 +12,6 @@ run-to-run ARI and matched agreement across seeds. Never imports slicer or qt.
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import fnmatch
 import json
@@ -31,7 +30,7 @@ from .metrics import best_match_iou, hungarian_iou
 from .readers import ITK_SUFFIXES, read_volume
 from .settings import STUDY_PRESET, Settings
 from .volume import Volume
-from .writers import atomic_output, check_output_folder
+from .writers import atomic_outputs, check_output_folder
 
 MIN_GROUP_VOXELS = 200  # smaller groups are a few partial-volume voxels at the slab's edge: IoU is noise
 DEFAULT_SEEDS = (0, 1, 2)
@@ -323,12 +322,14 @@ SUMMARY_COLUMNS = (("mean_best_iou", "mean best IoU"), ("mean_hungarian_iou", "m
                    ("labels", "labels"), ("seconds", "seconds"))
 
 
-def write_report(folder, evaluation: Evaluation) -> dict:
-    """Write evaluation.md/.csv/.json/.png into `folder`; they appear together or not at all."""
+def write_report(folder, evaluation: Evaluation, final: bool = False) -> dict:
+    """Write evaluation.md/.csv/.json/.png into `folder`; they appear together or not at all.
+
+    `final`: these are the command's last outputs (see stops.commit).
+    """
     folder = check_output_folder(folder, "the evaluation's tables and figure")
     paths = {kind: folder / name for kind, name in REPORT_FILES.items()}
-    with contextlib.ExitStack() as stack:
-        temporary = {kind: stack.enter_context(atomic_output(path)) for kind, path in paths.items()}
+    with atomic_outputs(paths, final) as temporary:
         temporary["markdown"].write_text(markdown_report(evaluation), encoding="utf-8")
         with open(temporary["csv"], "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)

@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import InputError
-from .writers import atomic_output
+from .writers import atomic_output, check_no_clash, check_output_file
 
 CT_WINDOW = (-160.0, 240.0)  # HU shown in grey under the labels
 LABEL_ALPHA = 0.75
@@ -119,9 +119,10 @@ def draw_boxplot(scores: dict, title: str):
     return figure
 
 
-def save_figure(figure, path, dpi: int = 110) -> Path:
+def save_figure(figure, path, dpi: int = 110, final: bool = False) -> Path:
+    """Write `figure` as a PNG, whole or not at all; `final`: the command's last output (stops.commit)."""
     path = Path(path)
-    with atomic_output(path) as tmp:
+    with atomic_output(path, final) as tmp:
         figure.savefig(tmp, format="png", dpi=dpi)
     return path
 
@@ -134,7 +135,7 @@ def default_series(depth: int, count: int = 6) -> tuple:
 
 
 def series_figure(ct, output, settings, slices: Optional[str] = None, labels: Optional[str] = None,
-                  spacing=None, dl_info=None, progress=None) -> Path:
+                  spacing=None, dl_info=None, series=None, progress=None) -> Path:
     """`ctseg figure-series`: segment CT through engine.segment (or read `labels`) and draw the series."""
     from .evaluation import load_label_map, parse_slices
     from .readers import read_volume
@@ -142,7 +143,10 @@ def series_figure(ct, output, settings, slices: Optional[str] = None, labels: Op
     output = Path(output)
     if output.suffix.lower() != ".png":
         raise InputError(f"figure '{output}' is not a .png path: give e.g. -o series.png")
-    volume = read_volume(ct, spacing=spacing, dl_info=dl_info)
+    check_output_file(output, "the figure")
+    volume = read_volume(ct, spacing=spacing, dl_info=dl_info, series=series)
+    check_no_clash({"figure": output}, [*volume.files, *([Path(labels)] if labels else [])],
+                   "choose another name or folder for the figure")
     start, stop = parse_slices(slices, volume.shape[0]) if slices else default_series(volume.shape[0])
     if labels is not None:
         label_map = load_label_map(labels, volume, "label map")
@@ -159,4 +163,4 @@ def series_figure(ct, output, settings, slices: Optional[str] = None, labels: Op
                f"μ={settings.mu:g}, T={settings.iterations}, seed {settings.seed}")
     figure = draw_series(volume.hu[start:stop], label_map[start:stop], start, volume.spacing,
                          f"{Path(ct).name}: axial slices {start}-{stop - 1}; {how}")
-    return save_figure(figure, output)
+    return save_figure(figure, output, final=True)

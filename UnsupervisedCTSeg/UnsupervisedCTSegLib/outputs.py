@@ -1,36 +1,80 @@
 """Write one segmentation's files together: labelmap, .seg.nrrd, run record and PNG overview.
 
-All four go through `atomic_output` inside one ExitStack, so they appear together or not at all:
-a failure in the last writer removes the temporary files of the first three.
+All four go through one `atomic_outputs`, so they appear together or not at all: a failure in the
+last writer removes the temporary files of the first three, and a stop signal cannot fall between
+the renames. Before any work, `check_outputs` refuses a labelmap name whose files could not be
+written or would overwrite a file the run reads.
 """
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 from .errors import InputError
 from .overview import write_overview
 from .runrecord import write_record
-from .writers import LABELMAP_SUFFIXES, atomic_output, full_suffix, write_labelmap, write_segmentation
+from .writers import (LABELMAP_SUFFIXES, SEGMENTATION_SUFFIX, atomic_outputs, check_no_clash, check_output_file,
+                      full_suffix, write_labelmap, write_segmentation)
+
+DESCRIPTIONS = {"labelmap": "labelmap", "segmentation": "Slicer segmentation written beside it",
+                "record": "run record written beside it", "overview": "overview picture written beside it"}
 
 
 def output_paths(labelmap_path) -> dict:
     """The labelmap path and its siblings with the same stem; refuses an unsupported suffix."""
     path = Path(labelmap_path)
     suffix = full_suffix(path.name)
-    if suffix.lower() not in LABELMAP_SUFFIXES or path.name.lower().endswith(".seg.nrrd"):
+    if path.name.lower().endswith(SEGMENTATION_SUFFIX):
+        stem = path.name[: -len(SEGMENTATION_SUFFIX)]
+        raise InputError(f"output '{path}' names the Slicer segmentation, which is written beside the labelmap: "
+                         f"give the labelmap's name, e.g. '{path.with_name(stem + '.nrrd')}'")
+    if suffix.lower() not in LABELMAP_SUFFIXES:
         raise InputError(f"output '{path}' must end in .nrrd, .nii.gz or .nii (the labelmap); "
                          "the .seg.nrrd, .json and .png are written beside it")
     stem = path.name[: len(path.name) - len(suffix)]
-    return {"labelmap": path, "segmentation": path.with_name(stem + ".seg.nrrd"),
+    return {"labelmap": path, "segmentation": path.with_name(stem + SEGMENTATION_SUFFIX),
             "record": path.with_name(stem + ".json"), "overview": path.with_name(stem + ".png")}
 
 
-def write_outputs(labelmap_path, result, title: str = "") -> dict:
-    """Write every output of `result` (an engine Segmentation) beside `labelmap_path`; returns the paths."""
+def check_outputs(labelmap_path, inputs=()) -> dict:
+    """Refuse, before any work, outputs that cannot be written or would overwrite a file the run reads.
+
+    `inputs` are the files the run reads (Volume.files). Returns the output paths.
+    """
     paths = output_paths(labelmap_path)
-    with contextlib.ExitStack() as stack:
-        temp = {k: stack.enter_context(atomic_output(p)) for k, p in paths.items()}
+    check_output_file(paths["labelmap"], "the labelmap and the files written beside it")
+    described = {DESCRIPTIONS[k]: p for k, p in paths.items()}
+    if inputs:
+        check_no_clash(described, inputs, f"choose another output name, e.g. -o {_free_name(paths, inputs)}")
+    return paths
+
+
+def _free_name(paths: dict, inputs) -> Path:
+    """A labelmap path like the given one whose files clash with no input: the same name beside a
+    folder of PNG slices it lay in, else STEM_labels, STEM_labels2, ..."""
+    labelmap = paths["labelmap"]
+    suffix = full_suffix(labelmap.name)
+    stem = labelmap.name[: len(labelmap.name) - len(suffix)]
+    png_folders = {Path(p).parent.resolve() for p in inputs if str(p).lower().endswith(".png")}
+    moved = labelmap.parent.resolve() in png_folders
+    folder = labelmap.parent.parent if moved else labelmap.parent
+    candidates = [folder / labelmap.name] if moved else []
+    candidates += [folder / f"{stem}_labels{n if n > 1 else ''}{suffix}" for n in range(1, 100)]
+    for candidate in candidates:
+        try:
+            check_no_clash(output_paths(candidate), inputs, "")
+            return candidate
+        except InputError:
+            continue
+    return candidates[-1]
+
+
+def write_outputs(labelmap_path, result, title: str = "", final: bool = False) -> dict:
+    """Write every output of `result` (an engine Segmentation) beside `labelmap_path`; returns the paths.
+
+    `final`: these are the command's last outputs (see stops.commit).
+    """
+    paths = output_paths(labelmap_path)
+    with atomic_outputs(paths, final) as temp:
         write_labelmap(temp["labelmap"], result.labels, result.volume)
         write_segmentation(temp["segmentation"], result.labels, result.volume, result.tissues)
         record = dict(result.record, outputs={k: str(p) for k, p in paths.items()})

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from .settings import MODES, STUDY_PRESET, VARIANTS, Settings
+from .settings import MODES, SEED_MAX, STUDY_PRESET, VARIANTS, Settings
 
 _DEFAULTS = Settings()
 
@@ -62,7 +62,7 @@ PARAMETERS = (
                       "comes on top); 0 means q = p"),
     Parameter("minLabels", int, _DEFAULTS.min_labels, "min_labels", 1, 1024, label="Minimum labels",
               tooltip="training stops once the label count falls to this"),
-    Parameter("seed", int, _DEFAULTS.seed, "seed", 0, 2 ** 31 - 1, label="Seed",
+    Parameter("seed", int, _DEFAULTS.seed, "seed", 0, SEED_MAX, label="Seed",
               tooltip="the same seed gives the same labels on CPU"),
     Parameter("superpixels", int, _DEFAULTS.superpixels, "superpixels", 2, 1_000_000, label="Superpixels (K)",
               tooltip="SLIC superpixels per slice for the superpixel variant"),

@@ -8,14 +8,19 @@ as is and the Slicer panel shows it in a dialog. This module never imports `slic
 from __future__ import annotations
 
 import csv
+import gzip
 import re
+import struct
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
+from .dicomseries import check_series_complete, choose_series, series_in
 from .errors import InputError
+from .itkquiet import last_line, quiet
 from .volume import Volume
 
 ITK_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
@@ -26,25 +31,31 @@ SUPPORTED = ("give a .nrrd, .nii/.nii.gz, .mha file, a DICOM series folder "
              "or a folder of DeepLesion 16-bit PNG slices")
 
 
-def read_volume(path, spacing=None, dl_info=None) -> Volume:
+def read_volume(path, spacing=None, dl_info=None, series=None) -> Volume:
     """Read any supported CT file or folder; the single entry point the CLI and the module use.
 
     `spacing` (x, y, z mm) overrides the spacing stored in the file, for headers that lack or
     garble it. `dl_info` = (path to DeepLesion DL_info.csv, row key) gives the spacing of PNG slices.
+    `series` is the SeriesInstanceUID to read from a DICOM folder that holds several. The Volume's
+    `files` lists every file read, and its spacing is checked against what CT can have.
     """
     path = Path(path).expanduser()
     if not path.exists():
         raise InputError(f"'{path}' does not exist: check the path (and that the drive is mounted)")
     spacing = None if spacing is None else _check_spacing(spacing)
+    if series is not None and not (path.is_dir() or _has_suffix(path, DICOM_SUFFIXES)):
+        raise InputError(f"--series chooses a DICOM series, but '{path.name}' is not a DICOM folder or file: drop --series")
     if path.is_dir():
-        return _read_folder(path, spacing, dl_info)
-    if _has_suffix(path, ITK_SUFFIXES):
-        return _read_itk_file(path, spacing)
-    if _has_suffix(path, DICOM_SUFFIXES):
-        return _read_dicom_series(path.parent, spacing, containing=path)
-    if _has_suffix(path, (".png",)):
-        return read_deeplesion(path, spacing, dl_info)
-    raise InputError(f"cannot read '{path.name}': unsupported format; {SUPPORTED}")
+        volume = _read_folder(path, spacing, dl_info, series)
+    elif _has_suffix(path, ITK_SUFFIXES):
+        volume = _read_itk_file(path, spacing)
+    elif _has_suffix(path, DICOM_SUFFIXES):
+        volume = _read_dicom_series(path.parent, spacing, containing=path, series=series)
+    elif _has_suffix(path, (".png",)):
+        volume = read_deeplesion(path, spacing, dl_info)
+    else:
+        raise InputError(f"cannot read '{path.name}': unsupported format; {SUPPORTED}")
+    return volume.check_ct_spacing()
 
 
 def read_deeplesion(folder, spacing=None, dl_info=None) -> Volume:
@@ -60,7 +71,11 @@ def read_deeplesion(folder, spacing=None, dl_info=None) -> Volume:
         raise InputError(f"'{folder}' does not exist: check the path to the DeepLesion PNG slices")
     files = [folder] if folder.is_file() else _sorted_png_slices(folder)
     hu = np.stack([_read_deeplesion_png(f) for f in _same_size(files)])
-    return Volume(hu, _deeplesion_spacing(folder, spacing, dl_info), source=str(folder))
+    found, info, note = _deeplesion_spacing(folder, spacing, dl_info)
+    if note:
+        warnings.warn(note, stacklevel=2)
+    return Volume(hu, found, source=str(folder), files=tuple(files) + ((info,) if info else ()),
+                  notes=(note,) if note else ())
 
 
 def _has_suffix(path: Path, suffixes) -> bool:
@@ -81,40 +96,136 @@ def _check_spacing(spacing) -> tuple:
     return values
 
 
-def _read_folder(folder: Path, spacing, dl_info) -> Volume:
+def _read_folder(folder: Path, spacing, dl_info, series=None) -> Volume:
     """A folder is a DICOM series if GDCM finds one in it, else DeepLesion if it holds PNGs."""
-    if _dicom_series_ids(folder):
-        return _read_dicom_series(folder, spacing)
+    found = series_in(folder)
+    if series is not None or found:
+        return _read_dicom_series(folder, spacing, series=series, found=found)
     if any(_has_suffix(f, (".png",)) for f in folder.iterdir()):
         return read_deeplesion(folder, spacing, dl_info)
     raise InputError(f"cannot read folder '{folder}': it holds no DICOM series and no PNG slices; {SUPPORTED}")
 
 
-def _dicom_series_ids(folder: Path) -> tuple:
-    """DICOM series UIDs in `folder`, without ITK's 'No Series were found' warning on stderr:
-    a folder of PNG slices is a normal input, not a problem to report."""
-    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)
-    try:
-        return tuple(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
-    finally:
-        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
-
-
 def _read_itk_file(path: Path, spacing=None) -> Volume:
-    """Read NRRD/NIfTI/MetaImage with SimpleITK, turning its RuntimeError into an InputError."""
+    """Read NRRD/NIfTI/MetaImage with SimpleITK, turning its RuntimeError into an InputError.
+
+    A detached data file that is missing, and NIfTI data shorter than its header says (ITK would
+    fill the rest with zeros), are refused first; ITK's own console output is kept out of sight.
+    """
+    data_files = _detached_data_files(path)
+    for data in data_files:
+        if not data.is_file():
+            raise InputError(f"the voxel data file '{data.name}' that '{path.name}' refers to is missing: keep it in "
+                             "the same folder as the header, or re-export the volume as one .nrrd or .mha file")
+    _check_nifti_length(path)
     try:
-        image = sitk.ReadImage(str(path))
+        with quiet() as printed:
+            image = sitk.ReadImage(str(path))
     except RuntimeError as error:
+        why = _short_data(printed.text) or last_line(error)
         raise InputError(f"cannot read '{path.name}': the file is corrupt or not a valid "
-                         f"{_format_name(path)} file ({_last_line(error)}); re-export it from the source") from None
-    return _volume_from_image(image, path, spacing)
+                         f"{_format_name(path)} file ({why}); re-export it from the source") from None
+    return _volume_from_image(image, path, spacing, files=(path, *data_files))
 
 
-def _last_line(error: Exception) -> str:
-    """SimpleITK errors span several lines (source file, line); the last one says what went wrong."""
-    lines = str(error).strip().splitlines()
-    return lines[-1].strip() if lines else type(error).__name__
+def _short_data(printed: str) -> str:
+    """MetaIO's 'data not read completely ideal = N : actual = M' as a sentence, else ''."""
+    match = re.search(r"ideal\s*=\s*(\d+)\s*:\s*actual\s*=\s*(\d+)", printed)
+    if not match:
+        return ""
+    return f"the voxel data is cut short: {int(match[2]):,} of {int(match[1]):,} bytes"
+
+
+def _detached_data_files(path: Path) -> list:
+    """The separate voxel file(s) a .mhd or .nhdr header names (ElementDataFile / data file), if any.
+
+    Lists of files are followed; numbered file patterns (rare) are left to ITK.
+    """
+    if not _has_suffix(path, (".mhd", ".mha", ".nhdr", ".nrrd")):
+        return []
+    with open(path, "rb") as handle:
+        head = handle.read(65536).decode("latin-1")
+    lines = head.splitlines()
+    for i, line in enumerate(lines):
+        if not line.strip():
+            break  # an attached NRRD's header ends at its first empty line
+        key, sep, value = line.partition("=" if _has_suffix(path, (".mhd", ".mha")) else ":")
+        key = key.strip().lower().replace(" ", "")
+        if sep and key in ("elementdatafile", "datafile"):
+            value = value.strip()
+            if value.upper() == "LOCAL" or "%" in value or not value:
+                return []
+            if value.upper().startswith("LIST"):
+                names = [n.strip() for n in lines[i + 1:] if n.strip()]
+            else:
+                names = [value]
+            return [Path(n) if Path(n).is_absolute() else path.parent / n for n in names]
+    return []
+
+
+def _check_nifti_length(path: Path) -> None:
+    """Refuse a .nii/.nii.gz whose voxel data is shorter than its header says (a cut-off copy)."""
+    if not _has_suffix(path, (".nii", ".nii.gz")):
+        return
+    compressed = _has_suffix(path, (".gz",))
+    try:
+        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as handle:
+            header = handle.read(540)
+    except (OSError, EOFError):
+        header = b""
+    needed = _nifti_bytes(header)
+    if needed is None:
+        return  # not a NIfTI header we can size: ITK says what is wrong with it
+    have = _gzip_length(path, needed) if compressed else path.stat().st_size
+    if have < needed:
+        raise InputError(f"'{path.name}' is cut short: its header describes {needed:,} bytes but the file holds "
+                         f"{have:,} ({100 * have / needed:.0f}%), and the missing voxels would be read as zeros; "
+                         "copy or download the file again")
+
+
+def _nifti_bytes(header: bytes):
+    """Header size + voxel bytes that a single-file NIfTI-1 or NIfTI-2 header promises, or None."""
+    for endian in "<>":
+        if len(header) >= 348 and struct.unpack(endian + "i", header[:4])[0] == 348 and header[344:347] == b"n+1":
+            dims = struct.unpack(endian + "8h", header[40:56])
+            bitpix = struct.unpack(endian + "h", header[72:74])[0]
+            offset = struct.unpack(endian + "f", header[108:112])[0]
+            if not np.isfinite(offset):
+                return None
+            offset = max(int(offset), 352)
+            break
+        if len(header) >= 540 and struct.unpack(endian + "i", header[:4])[0] == 540 and header[4:7] == b"n+2":
+            bitpix = struct.unpack(endian + "h", header[14:16])[0]
+            dims = struct.unpack(endian + "8q", header[16:80])
+            offset = max(struct.unpack(endian + "q", header[168:176])[0], 544)
+            break
+    else:
+        return None
+    rank = dims[0]
+    if not 1 <= rank <= 7 or bitpix <= 0 or any(d < 1 for d in dims[1:rank + 1]):
+        return None
+    return offset + int(np.prod(dims[1:rank + 1], dtype=np.int64)) * bitpix // 8
+
+
+def _gzip_length(path: Path, enough: int) -> int:
+    """How many bytes a .gz file decompresses to, counting no further than `enough` (a cut-off
+    stream counts what it holds). Decompresses in bounded chunks, so memory stays small."""
+    total = 0
+    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    with open(path, "rb") as handle:
+        while total < enough:
+            data = handle.read(1 << 20)
+            if not data:
+                break
+            while data and total < enough:
+                try:
+                    total += len(decoder.decompress(data, 1 << 24))
+                except zlib.error:
+                    return total
+                data = decoder.unconsumed_tail
+                if decoder.eof:  # a concatenated member follows
+                    data, decoder = decoder.unused_data + data, zlib.decompressobj(16 + zlib.MAX_WBITS)
+    return total
 
 
 def _format_name(path: Path) -> str:
@@ -126,32 +237,27 @@ def _format_name(path: Path) -> str:
     return "NRRD"
 
 
-def _read_dicom_series(folder: Path, spacing=None, containing: Path | None = None) -> Volume:
-    """Read the series with the most files (or the one holding `containing`); HU via rescale tags.
+def _read_dicom_series(folder: Path, spacing=None, containing: Path | None = None, series=None,
+                       found=None) -> Volume:
+    """Read one whole DICOM series (see dicomseries); HU via the rescale tags.
 
     GDCM skips non-DICOM files in the folder, and SimpleITK applies RescaleSlope/Intercept, so the
-    voxels come out in Hounsfield units.
+    voxels come out in Hounsfield units. `found` is series_in(folder), when already known.
     """
-    series = {sid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), sid)
-              for sid in _dicom_series_ids(folder)}
-    if containing is not None:
-        series = {sid: files for sid, files in series.items()
-                  if any(Path(f).resolve() == containing.resolve() for f in files)}
-    if not series:
-        what = f"'{containing.name}' is not a readable DICOM image" if containing else f"no DICOM series in '{folder}'"
-        raise InputError(f"cannot read DICOM: {what}; give a folder of CT DICOM slices")
-    files = max(series.values(), key=len)
+    uid, files = choose_series(folder, series, containing, found)
+    check_series_complete(folder, uid, files)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     try:
-        image = reader.Execute()
+        with quiet():
+            image = reader.Execute()
     except RuntimeError as error:
-        raise InputError(f"cannot read the DICOM series in '{folder}' ({_last_line(error)}): "
+        raise InputError(f"cannot read the DICOM series in '{folder}' ({last_line(error)}): "
                          "check that the files are complete CT images") from None
-    return _volume_from_image(image, containing or folder, spacing)
+    return _volume_from_image(image, containing or folder, spacing, files=tuple(Path(f) for f in files))
 
 
-def _volume_from_image(image: sitk.Image, path: Path, spacing_override=None) -> Volume:
+def _volume_from_image(image: sitk.Image, path: Path, spacing_override=None, files=()) -> Volume:
     """Check an ITK image is a single-component 2D/3D scalar image and wrap it with its geometry.
 
     A given `spacing_override` replaces the file's before Volume validates it, so a header with
@@ -170,7 +276,7 @@ def _volume_from_image(image: sitk.Image, path: Path, spacing_override=None) -> 
     if dim == 2:
         spacing, origin = (*spacing, 1.0), (*origin, 0.0)
         direction = np.block([[direction, np.zeros((2, 1))], [np.zeros((1, 2)), np.ones((1, 1))]])
-    return Volume(array, spacing_override or spacing, origin, direction, source=str(path))
+    return Volume(array, spacing_override or spacing, origin, direction, source=str(path), files=tuple(files))
 
 
 def _sorted_png_slices(folder: Path) -> list:
@@ -225,23 +331,23 @@ def _same_size(files: list) -> list:
 
 
 def _deeplesion_spacing(path: Path, spacing, dl_info) -> tuple:
-    """Spacing of DeepLesion slices: argument, then DL_info.csv (given or found), then 1 mm with a warning."""
+    """(spacing, DL_info.csv it came from or None, note or ''): the argument, then DL_info.csv
+    (given or found), then 1 mm with a note saying so."""
     if spacing is not None:
-        return _check_spacing(spacing)
+        return _check_spacing(spacing), None, ""
     if dl_info is not None:
         csv_path, key = (dl_info, None) if isinstance(dl_info, (str, Path)) else dl_info
         found = _spacing_from_dl_info(Path(csv_path), key, path)
         if found is None:
             raise InputError(f"no row of '{csv_path}' matches '{key or _series_name(path)}': pass the slice's "
                              "File_name (e.g. 000001_01_01_109.png) as the key, or give the spacing")
-        return found
+        return found, Path(csv_path), ""
     for candidate in _dl_info_candidates(path):
         found = _spacing_from_dl_info(candidate, None, path)
         if found is not None:
-            return found
-    warnings.warn(f"no spacing known for DeepLesion slices '{path}': assuming 1 x 1 x 1 mm; pass the spacing "
-                  "or DL_info.csv so volumes and distances are right", stacklevel=3)
-    return (1.0, 1.0, 1.0)
+            return found, candidate, ""
+    return (1.0, 1.0, 1.0), None, (f"no spacing known for the PNG slices in '{path}': assuming 1 x 1 x 1 mm; "
+                                   "give --spacing X Y Z or --dl-info so sizes in mm are right")
 
 
 def _series_name(path: Path) -> str:

@@ -27,7 +27,8 @@ def make_record(volume, settings, device: str, trace, tissues, wall_seconds: flo
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "input": {"source": volume.source, "shape_zyx": list(volume.shape), "spacing_xyz": list(volume.spacing),
-                  "origin": list(volume.origin), "direction": volume.direction.tolist()},
+                  "origin": list(volume.origin), "direction": volume.direction.tolist(),
+                  **({"notes": list(volume.notes)} if volume.notes else {})},
         "settings": settings.as_dict(),
         "seed": settings.seed,
         "device": device,

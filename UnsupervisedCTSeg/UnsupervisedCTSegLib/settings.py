@@ -1,13 +1,16 @@
 """All knobs of a run in one dataclass, checked once, so the CLI, Slicer and sweeps share them."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
+from .device import check_device_name
 from .errors import InputError
 from .preprocessing import WINDOWS
 
 VARIANTS = ("proposed", "superpixel", "nobn", "kmeans")
 MODES = ("volume", "slice")
+SEED_MAX = 2 ** 31 - 1  # what torch, numpy and the panel's integer spin box all accept
 
 # The study's best CT configuration (M=9, θ=1.5, μ=1) with the papers' p=100 and one input
 # channel, run slice by slice as in the papers: kept as a preset to reproduce and compare against.
@@ -63,6 +66,10 @@ class Settings:
             if not ok:
                 raise InputError(message)
 
+        for f in fields(self):  # inf or NaN would turn the loss into NaN and the run record into "Infinity"
+            value = getattr(self, f.name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isfinite(value):
+                raise InputError(f"{f.name} = {value}: give a finite number")
         need(self.variant in VARIANTS, f"unknown variant '{self.variant}': choose one of {', '.join(VARIANTS)}")
         need(self.mode in MODES, f"unknown mode '{self.mode}': choose volume or slice")
         need(isinstance(self.layers, int) and self.layers >= 1, f"M (layers) = {self.layers}: use at least 1 conv block")
@@ -97,7 +104,9 @@ class Settings:
         need(self.min_island_mm3 >= 0, f"min_island_mm3 = {self.min_island_mm3}: use 0 (off) or a size in mm³")
         need(self.min_island_mm3 <= 1e6, f"min_island_mm3 = {self.min_island_mm3} would erase whole organs: "
              "use at most 1e6 mm³ (1 litre)")
-        need(isinstance(self.seed, int) and self.seed >= 0, f"seed = {self.seed}: use a non-negative integer")
+        need(isinstance(self.seed, int) and 0 <= self.seed <= SEED_MAX,
+             f"seed = {self.seed}: use a whole number from 0 to {SEED_MAX}")
+        self.device = check_device_name(self.device)
         return self
 
     def as_dict(self) -> dict:

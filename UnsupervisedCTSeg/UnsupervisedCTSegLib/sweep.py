@@ -17,7 +17,7 @@ import numpy as np
 from .errors import InputError
 from .resultlog import ResultLog
 from .settings import Settings
-from .writers import check_output_folder
+from .writers import check_no_clash, check_output_folder
 
 FILES = {"csv": "sweep.csv", "markdown": "sweep.md"}
 BASE_COLUMNS = ("layers", "theta", "mu", "labels", "final_loss", "iterations", "seconds", "device")
@@ -67,7 +67,7 @@ def run_point(volume, settings: Settings, masks: Optional[dict], preview: int) -
 
 
 def run_sweep(ct, output, grid: dict, overrides: Optional[dict] = None, slice_index: Optional[int] = None,
-              reference=None, names=None, spacing=None, dl_info=None, use_ray: bool = True,
+              reference=None, names=None, spacing=None, dl_info=None, series=None, use_ray: bool = True,
               address: Optional[str] = None, cpus_per_task: float = 1, gpus_per_task: Optional[float] = None,
               quiet: bool = False) -> dict:
     from . import evaluation as ev
@@ -77,7 +77,11 @@ def run_sweep(ct, output, grid: dict, overrides: Optional[dict] = None, slice_in
     overrides = {k: v for k, v in (overrides or {}).items() if k not in ("layers", "theta", "mu")}
     base = Settings(**overrides)
     output = check_output_folder(output, "the sweep's table and montages")
-    volume = read_volume(ct, spacing=spacing, dl_info=dl_info)
+    volume = read_volume(ct, spacing=spacing, dl_info=dl_info, series=series)
+    written = {**{f"sweep's {k}": output / f for k, f in FILES.items()},
+               **{f"sweep's montage for M={m}": montage_path(output, m) for m in grid["layers"]}}
+    check_no_clash(written, [*volume.files, *(Path(p) for p in (reference, names) if p)],
+                   "choose another output folder with -o")
     depth = volume.shape[0]
     if slice_index is not None and not 0 <= slice_index < depth:
         raise InputError(f"--slice {slice_index} is outside the CT's {depth} axial slices: give 0 to {depth - 1}")
@@ -123,6 +127,10 @@ def run_sweep(ct, output, grid: dict, overrides: Optional[dict] = None, slice_in
     return dict(paths=paths, report=report, rows=log.rows())
 
 
+def montage_path(output: Path, layers) -> Path:
+    return output / f"montage_M{layers}.png"
+
+
 def preview_path(output: Path, key: tuple) -> Path:
     return output / "runs" / f"M{key[0]}_theta{key[1]}_mu{key[2]}.npy"
 
@@ -146,7 +154,7 @@ def write_report(output: Path, rows: list, grid: dict, hu: np.ndarray, spacing, 
                 panels[(theta, mu)] = np.load(path) if path.exists() else None
         figure = draw_montage(hu, panels, grid["theta"], grid["mu"], spacing, f"{title}\nM = {m}; θ in rows, μ in "
                               f"columns; T = {base.iterations}, {base.variant}, {base.mode} mode")
-        paths[f"montage M={m}"] = save_figure(figure, output / f"montage_M{m}.png")
+        paths[f"montage M={m}"] = save_figure(figure, montage_path(output, m))
     return paths
 
 

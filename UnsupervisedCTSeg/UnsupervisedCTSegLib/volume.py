@@ -19,6 +19,11 @@ from .errors import InputError
 # The matrix is its own inverse, so it converts both ways.
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 
+# Voxel sizes a CT scanner can produce, in mm: from micro-CT-like reconstructions to thick slabs.
+# Outside this range the header is wrong (metres or micrometres, a garbled field), and every
+# size in mm the engine uses (body mask, clean-up, the through-plane term) would be meaningless.
+PLAUSIBLE_SPACING_MM = (0.05, 20.0)
+
 
 @dataclass
 class Volume:
@@ -30,6 +35,8 @@ class Volume:
     direction: np.ndarray = field(default_factory=lambda: np.eye(3))  # columns: x, y, z axes in LPS
     source: str = ""
     colour: Optional[np.ndarray] = None  # photographs only: float32 RGB in [0, 1], shape (z, y, x, 3)
+    files: tuple = ()  # the files a reader took it from, so no output may overwrite them
+    notes: tuple = ()  # what the reader had to assume (one line each), for the user and the run record
 
     def __post_init__(self):
         self.hu = as_hu_array(self.hu, self.source)
@@ -90,7 +97,25 @@ class Volume:
         """Axial slices start..stop-1 with the origin moved so the slab lies where it was."""
         origin = np.asarray(self.origin) + self.direction[:, 2] * self.spacing[2] * start
         colour = None if self.colour is None else self.colour[start:stop]
-        return Volume(self.hu[start:stop], self.spacing, tuple(origin), self.direction.copy(), self.source, colour)
+        return Volume(self.hu[start:stop], self.spacing, tuple(origin), self.direction.copy(), self.source, colour,
+                      self.files, self.notes)
+
+    def check_ct_spacing(self) -> "Volume":
+        """Refuse a CT whose voxel spacing lies outside PLAUSIBLE_SPACING_MM, naming the fix.
+
+        The slice spacing of a one-slice volume is only a placeholder (often 1 mm), so it is not judged.
+        """
+        low, high = PLAUSIBLE_SPACING_MM
+        judged = self.spacing if self.shape[0] > 1 else self.spacing[:2]
+        if all(low <= s <= high for s in judged):
+            return self
+        hint = ""
+        if all(s < low for s in judged) and all(low <= s * 1000 <= high for s in judged):
+            hint = ", as if the header were in metres"
+        shown = " x ".join(f"{s:.3g}" for s in self.spacing)
+        raise InputError(f"voxel spacing {shown} mm looks wrong for CT (expected {low:g} to {high:g} mm{hint}): "
+                         "fix the file's header, or give the spacing in mm with --spacing X Y Z "
+                         "(in Slicer: Volumes module, Volume Information, Image Spacing)")
 
 
 def geometry_from_ijk_to_ras(matrix) -> tuple:

@@ -10,6 +10,7 @@ import contextlib
 import csv
 import os
 import re
+import shutil
 import uuid
 import warnings
 from pathlib import Path
@@ -17,8 +18,10 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from . import stops
 from .errors import InputError
-from .readers import DEEPLESION_OFFSET, DL_INFO_NAME, _last_line
+from .itkquiet import last_line
+from .readers import DEEPLESION_OFFSET, DL_INFO_NAME
 from .volume import Volume
 
 LABELMAP_SUFFIXES = (".nrrd", ".nii.gz", ".nii")
@@ -43,34 +46,173 @@ def full_suffix(name: str) -> str:
     return Path(name).suffix
 
 
-@contextlib.contextmanager
-def atomic_output(path):
-    """Yield a hidden temporary path beside `path` with the same suffix(es); rename it into place on success.
+PARTIAL = re.compile(r"^\.(?P<stem>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.partial")  # our temporaries' names
+MIN_FREE_BYTES = 1 << 20  # below this the disk is full for any output we write
 
-    On an exception the temporary file is deleted and `path` is left untouched, so readers never see
-    a half-written result. The suffix is kept because writers such as SimpleITK pick the format
-    from it; the temporary file is in the same folder so os.replace is an atomic rename.
+
+def temporary_path(path: Path) -> Path:
+    """A hidden name beside `path` that keeps its suffix(es) and names this process: .STEM.PID-RANDOM.partialSUFFIX.
+
+    Writers such as SimpleITK pick the format from the suffix; the process id lets a later run tell
+    the leftovers of a killed run from the files of a run still writing.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     suffix = full_suffix(path.name)
     stem = path.name[: len(path.name) - len(suffix)]
-    temporary = path.with_name(f".{stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial{suffix}")
+    return path.with_name(f".{stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial{suffix}")
+
+
+@contextlib.contextmanager
+def atomic_outputs(paths: dict, final: bool = False):
+    """Yield {key: temporary path} beside each of `paths`; on success rename them all into place together.
+
+    On an exception every temporary file and every folder made here is deleted and no final path is
+    touched, so readers never see a half-written result or a partial set. The renames run as one
+    `stops.commit()`, which a Ctrl-C or SIGTERM does not split; `final` says these are the command's
+    last outputs. An OSError while writing (disk full, read-only folder) becomes an InputError naming
+    the file and the fix. The temporary files lie in the final folder, so os.replace is an atomic rename.
+    """
+    paths = {key: Path(p) for key, p in paths.items()}
+    temporary = {key: temporary_path(p) for key, p in paths.items()}
+    created = []  # folders made here, removed again on failure
     try:
+        for folder in {p.parent for p in paths.values()}:
+            created += [f for f in (folder, *folder.parents) if not f.exists()][::-1]
+            folder.mkdir(parents=True, exist_ok=True)
         yield temporary
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
+        with stops.commit(final):
+            for key, path in paths.items():
+                os.replace(temporary[key], path)
+    except BaseException as error:
+        for path in temporary.values():
+            with contextlib.suppress(OSError):
+                path.unlink()
+        for folder in reversed(created):  # deepest first; a folder something else wrote into stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        if isinstance(error, OSError):
+            raise _write_error(error, paths, temporary) from None
         raise
 
 
+@contextlib.contextmanager
+def atomic_output(path, final: bool = False):
+    """atomic_outputs for one file: yield its temporary path."""
+    with atomic_outputs({"file": path}, final) as temporary:
+        yield temporary["file"]
+
+
+def _write_error(error: OSError, paths: dict, temporary: dict) -> InputError:
+    """One line for a write that failed: which output, why (the system's words), and what to do."""
+    failed = next((f"'{paths[k]}'" for k, t in temporary.items() if error.filename and Path(error.filename) == t),
+                  f"into '{next(iter(paths.values())).parent}'")
+    why = error.strerror or str(error)
+    return InputError(f"cannot write {failed} ({why}); nothing was written: free some disk space or "
+                      "choose a writable folder for the outputs")
+
+
+def remove_stale_partials(folder) -> list:
+    """Delete the temporary files that runs killed while writing (SIGKILL, power loss) left in `folder`.
+
+    Only names made by temporary_path whose process is gone are removed, never another program's
+    files and never those of a run still writing. Returns the removed paths.
+    """
+    removed = []
+    with contextlib.suppress(OSError):
+        for path in Path(folder).iterdir():
+            match = PARTIAL.match(path.name)
+            if match and path.is_file() and not _process_alive(int(match["pid"])):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed.append(path)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's process, or a pid this system cannot check: leave its files alone
+    return True
+
+
 def check_output_folder(path, contents: str) -> Path:
-    """Refuse an output folder path that is an existing file, before any work; returns it as a Path."""
+    """Refuse, before any work, an output folder that cannot be written; returns it as a Path.
+
+    Refused: a path that is a file or lies under a file, a folder (or the nearest existing folder
+    above a new one) this process cannot create files in, and a full disk. Stale temporary files
+    of killed runs are removed from an existing folder. Nothing is created.
+    """
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise InputError(f"output '{path}' is a file: give a folder for {contents}")
+    _check_can_create_in(path, path, contents)
     return path
+
+
+def check_output_file(path, contents: str) -> Path:
+    """check_output_folder for the folder of one output file, refusing a path that is a folder."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise InputError(f"output '{path}' is a folder: give a file name for {contents}")
+    _check_can_create_in(path.parent, path, contents)
+    return path
+
+
+def _check_can_create_in(folder: Path, output: Path, contents: str) -> None:
+    """The checks of check_output_folder on `folder`, with messages naming the user's `output`."""
+    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists() or p == Path(p.anchor))
+    if not existing.is_dir():
+        raise InputError(f"output '{output}' lies under '{existing}', which is a file: choose a folder for {contents}")
+    probe = temporary_path(existing / "ctseg-probe")
+    try:
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        probe.unlink()
+        free = shutil.disk_usage(existing).free
+    except OSError as error:
+        raise InputError(f"cannot write in '{existing}' ({error.strerror or error}): choose a writable folder "
+                         f"for {contents}") from None
+    if free < MIN_FREE_BYTES:
+        raise InputError(f"the disk of '{existing}' is full (only {free // 1024} kB free): free some space or "
+                         f"choose another folder for {contents}")
+    if folder.is_dir():
+        remove_stale_partials(folder)
+
+
+def check_no_clash(outputs: dict, inputs, fix: str) -> None:
+    """Refuse, before any work, outputs that would overwrite a file the run reads or join a PNG series.
+
+    `outputs` maps a description ("labelmap", "overview picture") to a path; `inputs` are the files
+    the run reads (Volume.files and the like). A .png written into a folder of input PNG slices is
+    refused too: the folder would no longer read as one series. `fix` ends the message.
+    """
+    inputs = [Path(p) for p in inputs]
+    slice_folders = {_real(p.parent) for p in inputs if p.name.lower().endswith(".png")}
+    for what, output in outputs.items():
+        output = Path(output)
+        for source in inputs:
+            if _same_file(output, source):
+                raise InputError(f"the {what} '{output}' would overwrite the input '{source}': {fix}")
+        if output.name.lower().endswith(".png") and _real(output.parent) in slice_folders:
+            raise InputError(f"the {what} '{output}' would land among the input's PNG slices in "
+                             f"'{output.parent}', which would then no longer read as one series: {fix}")
+
+
+def _real(path: Path) -> str:
+    return os.path.realpath(path)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """The same file by name (after links and '..') or by inode (a hard link)."""
+    if _real(a) == _real(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def write_labelmap(path, labels, volume: Volume) -> Path:
@@ -245,5 +387,5 @@ def _write_image(image: sitk.Image, path: Path) -> None:
         with atomic_output(path) as temporary:
             sitk.WriteImage(image, str(temporary), useCompression=True)
     except RuntimeError as error:
-        raise InputError(f"cannot write '{path}' ({_last_line(error)}): "
+        raise InputError(f"cannot write '{path}' ({last_line(error)}): "
                          "check the folder exists, is writable and has free space") from None
