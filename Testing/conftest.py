@@ -16,3 +16,17 @@ def repo_root() -> Path:
 def shared_data() -> Path:
     """Folder of real CT test data beside the repository (read in place, never copied)."""
     return SHARED_DATA
+
+
+@pytest.fixture
+def scene():
+    """A bare MRML scene from slicer-core; the test is skipped where slicer is not installed."""
+    slicer = pytest.importorskip("slicer")
+    return slicer.vtkMRMLScene()
+
+
+@pytest.fixture
+def logic(scene):
+    from UnsupervisedCTSegLib.slicerlogic import UnsupervisedCTSegLogic
+
+    return UnsupervisedCTSegLogic(scene)

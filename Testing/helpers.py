@@ -68,3 +68,15 @@ def write_dicom_series(folder, volume, series_uid, first_instance=1, description
         writer.KeepOriginalImageUIDOn()
         writer.SetFileName(str(folder / f"{series_uid[-1]}_{k:03d}.dcm"))
         writer.Execute(image)
+
+
+def image_node(scene, node_class, name, dimensions, scalar_type, components):
+    """A volume node of `node_class` holding freshly allocated image data of that layout (needs slicer)."""
+    import vtk
+
+    node = scene.AddNewNodeByClass(node_class, name)
+    image = vtk.vtkImageData()
+    image.SetDimensions(*dimensions)
+    image.AllocateScalars(scalar_type, components)
+    node.SetAndObserveImageData(image)
+    return node

@@ -42,7 +42,7 @@ def test_module_entry_point_runs(tmp_path):
 
     source = write_volume(tmp_path / "ct.nrrd", blocks_volume(depth=1, size=12))
     done = subprocess.run([sys.executable, "-m", "UnsupervisedCTSegLib", "segment", str(source), "-o",
-                           str(tmp_path / "l.nrrd"), *FAST], capture_output=True, text=True)
+                           str(tmp_path / "l.nrrd"), *FAST], capture_output=True, encoding="utf-8")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "l.seg.nrrd").exists()
 

@@ -17,22 +17,12 @@ from vtk.util import numpy_support  # noqa: E402
 from UnsupervisedCTSegLib.errors import Cancelled, InputError  # noqa: E402
 from UnsupervisedCTSegLib.parameters import settings_from_parameters  # noqa: E402
 from UnsupervisedCTSegLib.settings import Settings  # noqa: E402
-from UnsupervisedCTSegLib.slicerlogic import UnsupervisedCTSegLogic, volumeNodeFromVolume  # noqa: E402
+from UnsupervisedCTSegLib.slicerlogic import volumeNodeFromVolume  # noqa: E402
 from UnsupervisedCTSegLib.volume import Volume  # noqa: E402
 
-from helpers import body_volume  # noqa: E402
+from helpers import body_volume, image_node  # noqa: E402
 
 FAST = dict(layers=2, channels=8, iterations=3, device="cpu")
-
-
-@pytest.fixture
-def scene():
-    return slicer.vtkMRMLScene()
-
-
-@pytest.fixture
-def logic(scene):
-    return UnsupervisedCTSegLogic(scene)
 
 
 def scene_state(scene):
@@ -67,24 +57,6 @@ def with_voxel(value):
     return make
 
 
-def rgb_node(scene):
-    node = scene.AddNewNodeByClass("vtkMRMLVectorVolumeNode", "rgb")
-    image = vtk.vtkImageData()
-    image.SetDimensions(48, 48, 8)
-    image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 3)
-    node.SetAndObserveImageData(image)
-    return node
-
-
-def labelmap_node(scene):
-    node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "labels")
-    image = vtk.vtkImageData()
-    image.SetDimensions(48, 48, 8)
-    image.AllocateScalars(vtk.VTK_SHORT, 1)
-    node.SetAndObserveImageData(image)
-    return node
-
-
 def zero_spacing_node(scene):
     node = ct_node(scene)
     node.SetSpacing(0.8, 0.0, 2.5)
@@ -95,8 +67,10 @@ NODES = [
     ("no volume", lambda scene: None, "select an input volume"),
     ("NaN voxel", with_voxel(np.nan), "NaN"),
     ("infinite voxel", with_voxel(np.inf), "NaN or infinite"),
-    ("RGB", rgb_node, "RGB"),
-    ("labelmap", labelmap_node, "not a labelmap"),
+    ("RGB", lambda scene: image_node(scene, "vtkMRMLVectorVolumeNode", "rgb", (48, 48, 8), vtk.VTK_UNSIGNED_CHAR, 3),
+     "RGB"),
+    ("labelmap", lambda scene: image_node(scene, "vtkMRMLLabelMapVolumeNode", "labels", (48, 48, 8), vtk.VTK_SHORT, 1),
+     "not a labelmap"),
     ("spacing 1e-30", lambda scene: ct_node(scene, spacing=(1e-30, 1e-30, 1e-30)), "looks wrong"),
     ("spacing in metres", lambda scene: ct_node(scene, spacing=(0.0008, 0.0008, 0.0025)), "metres"),
     ("spacing of a metre", lambda scene: ct_node(scene, spacing=(1000.0, 1000.0, 1000.0)), "looks wrong"),

@@ -18,7 +18,7 @@ from UnsupervisedCTSegLib.slicerlogic import (RUN_RECORD_ATTRIBUTE, Unsupervised
                                               phantomVolumeNode, volumeNodeFromVolume)
 from UnsupervisedCTSegLib.volume import Volume  # noqa: E402
 
-from helpers import blocks_volume, fast_settings  # noqa: E402
+from helpers import blocks_volume, fast_settings, image_node  # noqa: E402
 
 TOL = 1e-5
 FLIPPED = np.diag([-1.0, -1.0, 1.0])  # a typical CT in LPS: identity in RAS
@@ -36,16 +36,6 @@ def oblique_direction():
 def oblique_blocks(depth=3, size=24):
     base = blocks_volume(depth=depth, size=size)
     return Volume(base.hu, (0.7, 0.8, 2.5), (-10.5, 20.25, -30.0), oblique_direction(), source="oblique blocks")
-
-
-@pytest.fixture
-def scene():
-    return slicer.vtkMRMLScene()
-
-
-@pytest.fixture
-def logic(scene):
-    return UnsupervisedCTSegLogic(scene)
 
 
 def ijk_to_ras(volume):
@@ -114,16 +104,6 @@ def test_volume_copy_does_not_share_memory_with_the_node(scene, logic):
     volume = logic.volumeFromNode(node)
     node_array(node)[:] = 0
     assert np.any(volume.hu != 0)
-
-
-def image_node(scene, node_class, name, dimensions, scalar_type, components):
-    """A volume node of `node_class` holding freshly allocated image data of that layout."""
-    node = scene.AddNewNodeByClass(node_class, name)
-    image = vtk.vtkImageData()
-    image.SetDimensions(*dimensions)
-    image.AllocateScalars(scalar_type, components)
-    node.SetAndObserveImageData(image)
-    return node
 
 
 def make_vector_node(scene):

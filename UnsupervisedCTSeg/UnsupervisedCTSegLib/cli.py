@@ -261,11 +261,14 @@ class ProgressBar:
 
 
 def run_segmentation(volume, settings: Settings, output, quiet: bool, title: str = ""):
-    """Segment `volume` and write its outputs as the command's last step (see stops.commit)."""
-    from .engine import segment
-    from .outputs import check_outputs, write_outputs
+    """Segment `volume` and write its outputs as the command's last step (see stops.commit).
 
-    check_outputs(output, volume.files)  # a bad, unwritable or clashing output name before hours of work
+    The caller has checked that the output place can be written (outputs.check_outputs).
+    """
+    from .engine import segment
+    from .outputs import check_not_inputs, write_outputs
+
+    check_not_inputs(output, volume.files)  # an output that would overwrite an input: before hours of work
     if not quiet:
         announce_estimate(volume, settings)
     bar = ProgressBar(quiet)

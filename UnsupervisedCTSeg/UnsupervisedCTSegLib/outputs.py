@@ -3,7 +3,7 @@
 All four go through one `atomic_outputs`, so they appear together or not at all: a failure in the
 last writer removes the temporary files of the first three, and a stop signal cannot fall between
 the renames. Before any work, `check_outputs` refuses a labelmap name whose files could not be
-written or would overwrite a file the run reads.
+written, and `check_not_inputs` one whose files would overwrite a file the run reads.
 """
 from __future__ import annotations
 
@@ -35,17 +35,22 @@ def output_paths(labelmap_path) -> dict:
             "record": path.with_name(stem + ".json"), "overview": path.with_name(stem + ".png")}
 
 
-def check_outputs(labelmap_path, inputs=()) -> dict:
-    """Refuse, before any work, outputs that cannot be written or would overwrite a file the run reads.
+def check_outputs(labelmap_path) -> dict:
+    """Refuse, before the input is even read, a labelmap name whose files cannot be written there.
 
-    `inputs` are the files the run reads (Volume.files). Returns the output paths.
+    Returns the output paths.
     """
     paths = output_paths(labelmap_path)
     check_output_file(paths["labelmap"], "the labelmap and the files written beside it")
-    described = {DESCRIPTIONS[k]: p for k, p in paths.items()}
-    if inputs:
-        check_no_clash(described, inputs, f"choose another output name, e.g. -o {_free_name(paths, inputs)}")
     return paths
+
+
+def check_not_inputs(labelmap_path, inputs) -> None:
+    """Refuse, before the run, outputs that would overwrite a file the run reads (Volume.files) or
+    join its PNG slices, suggesting a free name."""
+    paths = output_paths(labelmap_path)
+    check_no_clash({DESCRIPTIONS[k]: p for k, p in paths.items()}, inputs,
+                   f"choose another output name, e.g. -o {_free_name(paths, inputs)}")
 
 
 def _free_name(paths: dict, inputs) -> Path:

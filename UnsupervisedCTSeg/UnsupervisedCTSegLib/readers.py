@@ -301,7 +301,8 @@ def _sorted_png_slices(folder: Path) -> list:
 def _read_deeplesion_png(path: Path) -> np.ndarray:
     """One DeepLesion slice in HU; refuses 8-bit and colour PNGs, which are not DeepLesion data."""
     try:
-        image = sitk.ReadImage(str(path))
+        with quiet():
+            image = sitk.ReadImage(str(path))
     except RuntimeError:
         raise InputError(f"cannot read '{path.name}': the PNG is corrupt; re-extract the DeepLesion slices") from None
     if image.GetNumberOfComponentsPerPixel() > 1:
@@ -320,7 +321,8 @@ def _same_size(files: list) -> list:
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(f))
         try:
-            reader.ReadImageInformation()
+            with quiet():
+                reader.ReadImageInformation()
         except RuntimeError:
             raise InputError(f"cannot read '{f.name}': the PNG is corrupt; re-extract the DeepLesion slices") from None
         sizes.setdefault(reader.GetSize(), f)

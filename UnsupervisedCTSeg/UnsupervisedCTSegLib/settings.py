@@ -106,7 +106,7 @@ class Settings:
              "use at most 1e6 mm³ (1 litre)")
         need(isinstance(self.seed, int) and 0 <= self.seed <= SEED_MAX,
              f"seed = {self.seed}: use a whole number from 0 to {SEED_MAX}")
-        self.device = check_device_name(self.device)
+        check_device_name(self.device)
         return self
 
     def as_dict(self) -> dict:
