@@ -1,7 +1,7 @@
 """Ctrl-C, SIGTERM and SIGHUP stop a command the same clean way, and never half-way through a commit.
 
-Why: a user presses Ctrl-C, closes the terminal (SIGHUP), or a job scheduler or the Slicer panel's
-Cancel ends the process (SIGTERM). Python turns only SIGINT into an exception; the other two killed
+Why: a user presses Ctrl-C, closes the terminal (SIGHUP), or a job scheduler or a parent program
+that cancels its child ends the process (SIGTERM). Python turns only SIGINT into an exception; the other two killed
 the process on the spot and left half-written temporary files. Once `install` has run, all three
 raise `Stopped` (a KeyboardInterrupt, so every `except KeyboardInterrupt` cleans up as for Ctrl-C),
 and the writers remove their temporary files on the way out.
