@@ -7,13 +7,14 @@ written, and `check_not_inputs` one whose files would overwrite a file the run r
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .errors import InputError
 from .overview import write_overview
 from .runrecord import write_record
 from .writers import (LABELMAP_SUFFIXES, SEGMENTATION_SUFFIX, atomic_outputs, check_no_clash, check_output_file,
-                      full_suffix, write_labelmap, write_segmentation)
+                      full_suffix, png_slice_folders, write_labelmap, write_segmentation)
 
 DESCRIPTIONS = {"labelmap": "labelmap", "segmentation": "Slicer segmentation written beside it",
                 "record": "run record written beside it", "overview": "overview picture written beside it"}
@@ -59,8 +60,7 @@ def _free_name(paths: dict, inputs) -> Path:
     labelmap = paths["labelmap"]
     suffix = full_suffix(labelmap.name)
     stem = labelmap.name[: len(labelmap.name) - len(suffix)]
-    png_folders = {Path(p).parent.resolve() for p in inputs if str(p).lower().endswith(".png")}
-    moved = labelmap.parent.resolve() in png_folders
+    moved = os.path.realpath(labelmap.parent) in png_slice_folders(inputs)
     folder = labelmap.parent.parent if moved else labelmap.parent
     candidates = [folder / labelmap.name] if moved else []
     candidates += [folder / f"{stem}_labels{n if n > 1 else ''}{suffix}" for n in range(1, 100)]

@@ -190,7 +190,7 @@ def check_no_clash(outputs: dict, inputs, fix: str) -> None:
     refused too: the folder would no longer read as one series. `fix` ends the message.
     """
     inputs = [Path(p) for p in inputs]
-    slice_folders = {_real(p.parent) for p in inputs if p.name.lower().endswith(".png")}
+    slice_folders = png_slice_folders(inputs)
     for what, output in outputs.items():
         output = Path(output)
         for source in inputs:
@@ -199,6 +199,11 @@ def check_no_clash(outputs: dict, inputs, fix: str) -> None:
         if output.name.lower().endswith(".png") and _real(output.parent) in slice_folders:
             raise InputError(f"the {what} '{output}' would land among the input's PNG slices in "
                              f"'{output.parent}', which would then no longer read as one series: {fix}")
+
+
+def png_slice_folders(inputs) -> set:
+    """The real paths of the folders that hold input PNG slices, where no output PNG may go."""
+    return {_real(Path(p).parent) for p in inputs if Path(p).name.lower().endswith(".png")}
 
 
 def _real(path: Path) -> str:
