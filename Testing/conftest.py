@@ -27,6 +27,6 @@ def scene():
 
 @pytest.fixture
 def logic(scene):
-    from UnsupervisedCTSegLib.slicerlogic import UnsupervisedCTSegLogic
+    from UnsupervisedCTSegLib.slicer.logic import UnsupervisedCTSegLogic
 
     return UnsupervisedCTSegLogic(scene)

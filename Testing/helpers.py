@@ -2,8 +2,8 @@
 import numpy as np
 import SimpleITK as sitk
 
-from UnsupervisedCTSegLib.settings import Settings
-from UnsupervisedCTSegLib.volume import Volume
+from UnsupervisedCTSegLib.engine.settings import Settings
+from UnsupervisedCTSegLib.engine.volume import Volume
 
 
 def blocks_volume(depth=3, size=24, seed=0) -> Volume:

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from UnsupervisedCTSegLib.bodymask import body_mask
-from UnsupervisedCTSegLib.consistency import adjusted_rand_index, matched_agreement
-from UnsupervisedCTSegLib.demo import NOT_ANATOMY, score
-from UnsupervisedCTSegLib.engine import segment
-from UnsupervisedCTSegLib.phantom import CLOTHING, CUSHION, TABLE, make_phantom
-from UnsupervisedCTSegLib.settings import Settings
-from UnsupervisedCTSegLib.tissues import OUTSIDE_NAME
+from UnsupervisedCTSegLib.engine.bodymask import body_mask
+from UnsupervisedCTSegLib.evaluation.consistency import adjusted_rand_index, matched_agreement
+from UnsupervisedCTSegLib.cli.demo import NOT_ANATOMY, score
+from UnsupervisedCTSegLib.engine.run import segment
+from UnsupervisedCTSegLib.io.phantom import CLOTHING, CUSHION, TABLE, make_phantom
+from UnsupervisedCTSegLib.engine.settings import Settings
+from UnsupervisedCTSegLib.engine.tissues import OUTSIDE_NAME
 
 from helpers import fast_settings
 

@@ -4,8 +4,8 @@ import pytest
 from scipy import ndimage
 
 from conftest import SHARED_DATA
-from UnsupervisedCTSegLib.bodymask import body_mask
-from UnsupervisedCTSegLib.phantom import AIR, CLOTHING, CUSHION, TABLE, make_phantom
+from UnsupervisedCTSegLib.engine.bodymask import body_mask
+from UnsupervisedCTSegLib.io.phantom import AIR, CLOTHING, CUSHION, TABLE, make_phantom
 
 CT3 = SHARED_DATA / "dcmqi_ct3slice"
 NOT_BODY = [AIR, TABLE, CLOTHING, CUSHION]
@@ -50,7 +50,7 @@ def ct3():
         pytest.skip(f"shared CT test data not found at {CT3}")
     import SimpleITK as sitk
 
-    from UnsupervisedCTSegLib.readers import read_volume
+    from UnsupervisedCTSegLib.io.readers import read_volume
     volume = read_volume(CT3)
     image = sitk.ReadImage(str(CT3 / "liver_spine_seg.nrrd"))
     reference = sitk.GetArrayFromImage(image)
@@ -163,7 +163,7 @@ def test_totalsegmentator_example_structures_kept_table_removed():
         pytest.skip(f"shared CT test data not found at {folder}")
     import SimpleITK as sitk
 
-    from UnsupervisedCTSegLib.readers import read_volume
+    from UnsupervisedCTSegLib.io.readers import read_volume
     volume = read_volume(folder / "example_ct_sm.nii.gz")
     anatomy = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "example_seg.nii.gz"))) > 0
     for name in ("skeletal_muscle", "subcutaneous_fat", "torso_fat"):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from UnsupervisedCTSegLib.cleanup import clean_labels
+from UnsupervisedCTSegLib.engine.cleanup import clean_labels
 
 SPACING = (0.5, 0.5, 2.0)  # x, y, z mm: a voxel is 0.5 mm3, a pixel 0.25 mm2
 

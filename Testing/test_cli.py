@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from UnsupervisedCTSegLib.cli import main
-from UnsupervisedCTSegLib.readers import read_volume
-from UnsupervisedCTSegLib.writers import write_volume
+from UnsupervisedCTSegLib.cli.main import main
+from UnsupervisedCTSegLib.io.readers import read_volume
+from UnsupervisedCTSegLib.io.writers import write_volume
 
 from helpers import blocks_volume
 
@@ -92,7 +92,7 @@ def test_bad_input_one_line_exit_2_no_files(tmp_path, capsys, case, word):
 def test_failed_write_leaves_no_partial_outputs(tmp_path, monkeypatch, capsys):
     import errno
 
-    import UnsupervisedCTSegLib.outputs as outputs
+    import UnsupervisedCTSegLib.io.outputs as outputs
 
     def broken(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -107,23 +107,23 @@ def test_failed_write_leaves_no_partial_outputs(tmp_path, monkeypatch, capsys):
 
 
 def test_study_preset_sets_the_papers_configuration():
-    from UnsupervisedCTSegLib.cli import build_parser, settings_from
+    from UnsupervisedCTSegLib.cli.main import build_parser, settings_from
 
     settings = settings_from(build_parser().parse_args(["segment", "x", "-o", "y.nrrd", "--preset", "study", "-T", "7"]))
     assert (settings.mode, settings.layers, settings.theta, settings.mu, settings.channels) == ("slice", 9, 1.5, 1.0, 100)
     assert settings.windows == ("wide",) and settings.iterations == 7
 
 
-def test_help_shows_the_engines_defaults(capsys):
-    from UnsupervisedCTSegLib.settings import Settings
+def test_help_shows_every_setting_with_its_help_and_the_engines_default(capsys):
+    from UnsupervisedCTSegLib.engine.settings import flag_names, knobs, shown_default
 
     with pytest.raises(SystemExit):
         main(["segment", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    defaults = Settings()
-    assert f"filters per block (default {defaults.channels})" in text
-    assert f"maximum iterations (default {defaults.iterations})" in text
-    assert f"(default {','.join(defaults.windows)})" in text
+    assert "(default 48)" in text and "(default wide,soft)" in text and "(default on)" in text
+    for name, what in knobs().items():
+        assert f"{what.help} (default {shown_default(name)})" in text, name
+        assert all(flag in text for flag in flag_names(name)), name
 
 
 def test_no_body_is_one_clear_line_and_no_files(tmp_path, capsys):
@@ -148,3 +148,27 @@ def test_cpu_run_announces_its_estimated_time_first(tmp_path, capsys):
     assert err.index("estimated run time") < err.rindex("done")  # before the run's last progress
     assert main(["segment", str(source), "-o", str(tmp_path / "b.nrrd"), *FAST]) == 0
     assert "estimated run time" not in capsys.readouterr().err  # --quiet: no calibration, no line
+
+
+def test_readme_parameter_table_has_every_setting_with_its_flag_and_default():
+    """The README's table of parameters is checked against the Settings fields' Knobs."""
+    import re
+
+    from UnsupervisedCTSegLib.engine.settings import flag_names, knobs, shown_default
+
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = text.split("## Parameters", 1)[1].split("\n\n", 2)[1]
+    field_of = {flag: name for name in knobs() for flag in flag_names(name)}
+    seen = {}
+    for row in table.splitlines()[2:]:
+        flags_cell, default_cell = [cell.strip() for cell in row.strip("|").split("|")[:2]]
+        names = list(dict.fromkeys(field_of[f] for f in re.findall(r"`(-[-\w]+)", flags_cell) if f in field_of))
+        defaults = [d.strip(" `") for d in default_cell.split(", ")] if default_cell else []
+        if names:
+            assert len(defaults) == len(names), row
+            seen.update(zip(names, defaults))
+    assert set(seen) == set(knobs()), f"settings missing from the README's table: {sorted(set(knobs()) - set(seen))}"
+    for name, default in seen.items():
+        assert default == shown_default(name), f"README gives {name} the default {default}"

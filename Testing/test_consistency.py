@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from UnsupervisedCTSegLib.consistency import adjusted_rand_index, slice_consistency, summary
+from UnsupervisedCTSegLib.evaluation.consistency import adjusted_rand_index, slice_consistency, summary
 
 
 def ari_by_hand_formula(a, b):

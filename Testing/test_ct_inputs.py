@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from UnsupervisedCTSegLib.losses import edge_weights_z, similarity_loss, z_continuity_loss
-from UnsupervisedCTSegLib.preprocessing import WINDOWS
-from UnsupervisedCTSegLib.training import (AIR_HU, IGNORE, build_model, count_labels, in_channels, network_input,
+from UnsupervisedCTSegLib.engine.losses import edge_weights_z, similarity_loss, z_continuity_loss
+from UnsupervisedCTSegLib.engine.windows import WINDOWS
+from UnsupervisedCTSegLib.engine.training import (AIR_HU, IGNORE, build_model, count_labels, in_channels, network_input,
                                            slab_planes, warm_start_centres, warm_targets)
 
 from helpers import fast_settings

@@ -8,29 +8,31 @@ import pytest
 import torch
 
 from helpers import blocks_volume, fast_settings
-from UnsupervisedCTSegLib import device, engine
-from UnsupervisedCTSegLib.errors import Cancelled, InputError
-from UnsupervisedCTSegLib.settings import Settings
+from UnsupervisedCTSegLib.engine import device
+from UnsupervisedCTSegLib.slicer import texts
+from UnsupervisedCTSegLib.engine import run as engine
+from UnsupervisedCTSegLib.engine.errors import Cancelled, InputError
+from UnsupervisedCTSegLib.engine.settings import Settings
 
 MODULE_DIR = Path(__file__).resolve().parents[1] / "UnsupervisedCTSeg"
 
 
 def test_force_cpu_names_the_cpu_and_its_threads():
-    assert device.device_name(True) == f"CPU ({torch.get_num_threads()} threads)"
-    assert re.fullmatch(r"Will run on: CPU \(\d+ threads\)", device.device_description(True))
+    assert texts.device_name(True) == f"CPU ({torch.get_num_threads()} threads)"
+    assert re.fullmatch(r"Will run on: CPU \(\d+ threads\)", texts.device_description(True))
 
 
 def test_auto_names_the_gpu_when_there_is_one():
-    name = device.device_name(False)
+    name = texts.device_name(False)
     if torch.cuda.is_available():
         assert name == f"CUDA GPU {torch.cuda.get_device_name(0)}"
     else:
-        assert name == device.device_name(True)
-    assert device.device_description(False) == f"Will run on: {name}"
+        assert name == texts.device_name(True)
+    assert texts.device_description(False) == f"Will run on: {name}"
 
 
 def test_device_line_goes_through_the_translator():
-    assert device.device_description(True, lambda text: "<" + text + ">").startswith("<Will run on: <CPU (")
+    assert texts.device_description(True, lambda text: "<" + text + ">").startswith("<Will run on: <CPU (")
 
 
 def test_runs_on_gpu():
@@ -95,9 +97,9 @@ def test_device_helpers_work_before_pytorch_is_installed():
     """The panel shows its device line when it opens, which may be before PyTorch is installed."""
     code = ("import sys, types; sys.modules['torch'] = None; "
             f"sys.path.insert(0, {str(MODULE_DIR)!r}); "
-            "from UnsupervisedCTSegLib import device; "
-            "assert device.device_name(False) is None; "
-            "assert 'not known yet' in device.device_description(False); "
+            "from UnsupervisedCTSegLib.engine import device; from UnsupervisedCTSegLib.slicer import texts; "
+            "assert texts.device_name(False) is None; "
+            "assert 'not known yet' in texts.device_description(False); "
             "assert device.runs_on_gpu(types.SimpleNamespace(device='auto')) is False; "
             "assert device.is_out_of_memory(RuntimeError('CUDA out of memory')); "
             "device.release_gpu_memory()")

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from UnsupervisedCTSegLib.engine import Progress, segment
-from UnsupervisedCTSegLib.errors import Cancelled, InputError
-from UnsupervisedCTSegLib.settings import Settings
-from UnsupervisedCTSegLib.superpixels import majority_vote, majority_vote_loop
-from UnsupervisedCTSegLib.volume import Volume
+from UnsupervisedCTSegLib.engine.run import Progress, segment
+from UnsupervisedCTSegLib.engine.errors import Cancelled, InputError
+from UnsupervisedCTSegLib.engine.settings import Settings
+from UnsupervisedCTSegLib.engine.superpixels import majority_vote, majority_vote_loop
+from UnsupervisedCTSegLib.engine.volume import Volume
 
 from helpers import blocks_volume, fast_settings
 

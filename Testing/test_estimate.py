@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from UnsupervisedCTSegLib.estimate import Calibration, calibrate, estimate_seconds, extrapolate
-from UnsupervisedCTSegLib.settings import Settings
-from UnsupervisedCTSegLib.volume import Volume
+from UnsupervisedCTSegLib.engine.estimate import Calibration, calibrate, estimate_seconds, extrapolate
+from UnsupervisedCTSegLib.engine.settings import Settings
+from UnsupervisedCTSegLib.engine.volume import Volume
 
 from helpers import blocks_volume
 
@@ -57,7 +57,7 @@ def test_calibration_leaves_the_random_state_alone():
 
 
 def test_only_cpu_network_runs_are_timed_before_they_start():
-    from UnsupervisedCTSegLib.estimate import needs_estimate
+    from UnsupervisedCTSegLib.engine.estimate import needs_estimate
 
     assert needs_estimate(Settings(device="cpu"))
     assert needs_estimate(Settings(device="cpu", mode="slice", variant="superpixel"))

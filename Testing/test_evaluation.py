@@ -6,13 +6,13 @@ import math
 import numpy as np
 import pytest
 
-from UnsupervisedCTSegLib import evaluation
-from UnsupervisedCTSegLib.cli import build_parser, main, settings_from
-from UnsupervisedCTSegLib.consistency import matched_agreement, run_to_run_ari, summary
-from UnsupervisedCTSegLib.errors import InputError
-from UnsupervisedCTSegLib.metrics import hungarian_iou
-from UnsupervisedCTSegLib.volume import Volume
-from UnsupervisedCTSegLib.writers import write_labelmap, write_volume
+from UnsupervisedCTSegLib.evaluation import scoring as evaluation
+from UnsupervisedCTSegLib.cli.main import build_parser, main, settings_from
+from UnsupervisedCTSegLib.evaluation.consistency import matched_agreement, run_to_run_ari, summary
+from UnsupervisedCTSegLib.engine.errors import InputError
+from UnsupervisedCTSegLib.evaluation.metrics import hungarian_iou
+from UnsupervisedCTSegLib.engine.volume import Volume
+from UnsupervisedCTSegLib.io.writers import write_labelmap, write_volume
 
 from conftest import SHARED_DATA
 from helpers import blocks_volume

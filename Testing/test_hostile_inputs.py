@@ -16,9 +16,9 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
-from UnsupervisedCTSegLib.cli import main
-from UnsupervisedCTSegLib.volume import Volume
-from UnsupervisedCTSegLib.writers import write_deeplesion_pngs, write_labelmap, write_volume
+from UnsupervisedCTSegLib.cli.main import main
+from UnsupervisedCTSegLib.engine.volume import Volume
+from UnsupervisedCTSegLib.io.writers import write_deeplesion_pngs, write_labelmap, write_volume
 
 from helpers import body_volume, write_dicom_series
 
@@ -299,11 +299,11 @@ def output_named_like_the_segmentation(tmp):
 
 
 def mu_infinite(tmp):
-    return ["segment", str(ct(tmp)), "--mu", "inf", "-o", str(tmp / "out" / "l.nrrd"), *FAST], ["mu = inf", "finite"]
+    return ["segment", str(ct(tmp)), "--mu", "inf", "-o", str(tmp / "out" / "l.nrrd"), *FAST], ["μ (mu) = inf", "finite"]
 
 
 def theta_nan(tmp):
-    return ["segment", str(ct(tmp)), "--theta", "nan", "-o", str(tmp / "out" / "l.nrrd"), *FAST], ["theta = nan"]
+    return ["segment", str(ct(tmp)), "--theta", "nan", "-o", str(tmp / "out" / "l.nrrd"), *FAST], ["θ (theta) = nan"]
 
 
 def lr_infinite(tmp):

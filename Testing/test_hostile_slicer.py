@@ -14,11 +14,11 @@ slicer = pytest.importorskip("slicer")
 import vtk  # noqa: E402
 from vtk.util import numpy_support  # noqa: E402
 
-from UnsupervisedCTSegLib.errors import Cancelled, InputError  # noqa: E402
-from UnsupervisedCTSegLib.parameters import settings_from_parameters  # noqa: E402
-from UnsupervisedCTSegLib.settings import Settings  # noqa: E402
-from UnsupervisedCTSegLib.slicerlogic import volumeNodeFromVolume  # noqa: E402
-from UnsupervisedCTSegLib.volume import Volume  # noqa: E402
+from UnsupervisedCTSegLib.engine.errors import Cancelled, InputError  # noqa: E402
+from UnsupervisedCTSegLib.slicer.parameters import settings_from_parameters  # noqa: E402
+from UnsupervisedCTSegLib.engine.settings import Settings  # noqa: E402
+from UnsupervisedCTSegLib.slicer.logic import volumeNodeFromVolume  # noqa: E402
+from UnsupervisedCTSegLib.engine.volume import Volume  # noqa: E402
 
 from helpers import body_volume, image_node  # noqa: E402
 
@@ -90,8 +90,8 @@ def test_bad_nodes_are_refused_and_the_scene_is_unchanged(scene, logic, make, me
 
 
 PARAMETERS = [
-    ("mu infinite", {"mu": math.inf}, "mu = inf"),
-    ("theta NaN", {"theta": math.nan}, "theta = nan"),
+    ("mu infinite", {"mu": math.inf}, r"μ \(mu\) = inf"),
+    ("theta NaN", {"theta": math.nan}, r"θ \(theta\) = nan"),
     ("island size infinite", {"minIslandMm3": math.inf}, "min_island_mm3 = inf"),
     ("seed too large", {"seed": 99999999999999999999}, "seed"),
     ("negative seed", {"seed": -1}, "seed"),

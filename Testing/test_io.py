@@ -8,11 +8,11 @@ import pytest
 import SimpleITK as sitk
 from PIL import Image
 
-from UnsupervisedCTSegLib.errors import InputError
-from UnsupervisedCTSegLib.readers import read_deeplesion, read_volume
-from UnsupervisedCTSegLib.tissues import Tissue
-from UnsupervisedCTSegLib.volume import Volume
-from UnsupervisedCTSegLib.writers import (atomic_output, write_deeplesion_pngs, write_labelmap,
+from UnsupervisedCTSegLib.engine.errors import InputError
+from UnsupervisedCTSegLib.io.readers import read_deeplesion, read_volume
+from UnsupervisedCTSegLib.engine.tissues import Tissue
+from UnsupervisedCTSegLib.engine.volume import Volume
+from UnsupervisedCTSegLib.io.writers import (atomic_output, write_deeplesion_pngs, write_labelmap,
                                           write_segmentation, write_volume)
 
 from helpers import write_dicom_series

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from UnsupervisedCTSegLib import memory
+from UnsupervisedCTSegLib.engine import memory
 
 BLOCK = 64 * 2 ** 20  # bytes: far above glibc's mmap threshold, like a training step's activations
 PAGES = BLOCK // resource.getpagesize()
-LIBRARY = Path(memory.__file__).resolve().parents[1]
+LIBRARY = Path(memory.__file__).resolve().parents[2]
 
 PROBE = f"""
 import json, resource, sys
 sys.path.insert(0, {str(LIBRARY)!r})
 import torch
-from UnsupervisedCTSegLib import memory
+from UnsupervisedCTSegLib.engine import memory
 
 def faults(times=4):
     # steady state: the first rounds may fault in any case while the heap grows to fit the block

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from UnsupervisedCTSegLib.losses import continuity_loss, edge_weights, similarity_loss, total_loss
-from UnsupervisedCTSegLib.model import FeatureClusteringNet, expected_parameter_count
+from UnsupervisedCTSegLib.engine.losses import continuity_loss, edge_weights, similarity_loss, total_loss
+from UnsupervisedCTSegLib.engine.model import FeatureClusteringNet, expected_parameter_count
 
 
 @pytest.mark.parametrize("in_ch,layers,p,q", [(1, 1, 4, 4), (2, 3, 8, 5), (1, 9, 100, 100)])
@@ -75,7 +75,7 @@ def test_total_loss_weights_terms():
 
 
 def test_cluster_labels_is_the_argmax_over_channels_in_either_layout():
-    from UnsupervisedCTSegLib.training import cluster_labels
+    from UnsupervisedCTSegLib.engine.training import cluster_labels
 
     response = torch.randn(2, 7, 5, 6)
     expected = response.argmax(dim=1)
@@ -84,8 +84,8 @@ def test_cluster_labels_is_the_argmax_over_channels_in_either_layout():
 
 
 def test_cpu_runs_in_nchw_and_a_gpu_in_channels_last():
-    from UnsupervisedCTSegLib.settings import Settings
-    from UnsupervisedCTSegLib.training import build_model, memory_format, network_input
+    from UnsupervisedCTSegLib.engine.settings import Settings
+    from UnsupervisedCTSegLib.engine.training import build_model, memory_format, network_input
 
     cpu = torch.device("cpu")
     assert memory_format(cpu) == torch.contiguous_format

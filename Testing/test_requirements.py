@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from UnsupervisedCTSegLib.requirements import missing_requirements, read_requirements
+from UnsupervisedCTSegLib.slicer.requirements import missing_requirements, read_requirements
 
 MADE_UP = "unsupervisedctseg-made-up-package-xyz"
 NUMPY = importlib.metadata.version("numpy")

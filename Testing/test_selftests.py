@@ -3,11 +3,11 @@ import pytest
 
 slicer = pytest.importorskip("slicer")
 
-from UnsupervisedCTSegLib.selftests import ALL_TESTS  # noqa: E402
+from UnsupervisedCTSegLib.slicer.selftests import ALL_TESTS  # noqa: E402
 
 
 def test_every_self_test_is_listed():
-    from UnsupervisedCTSegLib import selftests
+    from UnsupervisedCTSegLib.slicer import selftests
 
     defined = {name for name in dir(selftests) if name.startswith("test_")}
     assert defined == {test.__name__ for test in ALL_TESTS}

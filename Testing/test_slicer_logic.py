@@ -11,12 +11,13 @@ slicer = pytest.importorskip("slicer")
 import vtk  # noqa: E402
 from vtk.util import numpy_support  # noqa: E402
 
-from UnsupervisedCTSegLib import consistency, engine  # noqa: E402
-from UnsupervisedCTSegLib.errors import Cancelled, InputError  # noqa: E402
-from UnsupervisedCTSegLib.selftests import imageGeometry, nodeGeometry, referenceGeometry, sceneNodeIDs  # noqa: E402
-from UnsupervisedCTSegLib.slicerlogic import (RUN_RECORD_ATTRIBUTE, UnsupervisedCTSegLogic,  # noqa: E402
+from UnsupervisedCTSegLib.engine import run as engine  # noqa: E402
+from UnsupervisedCTSegLib.evaluation import consistency  # noqa: E402
+from UnsupervisedCTSegLib.engine.errors import Cancelled, InputError  # noqa: E402
+from UnsupervisedCTSegLib.slicer.selftests import imageGeometry, nodeGeometry, referenceGeometry, sceneNodeIDs  # noqa: E402
+from UnsupervisedCTSegLib.slicer.logic import (RUN_RECORD_ATTRIBUTE, UnsupervisedCTSegLogic,  # noqa: E402
                                               phantomVolumeNode, volumeNodeFromVolume)
-from UnsupervisedCTSegLib.volume import Volume  # noqa: E402
+from UnsupervisedCTSegLib.engine.volume import Volume  # noqa: E402
 
 from helpers import blocks_volume, fast_settings, image_node  # noqa: E402
 
@@ -342,7 +343,7 @@ def test_cancelled_run_leaves_the_scene_unchanged(scene, logic):
 
 
 def test_a_failure_while_applying_removes_the_nodes_it_created(scene, logic, monkeypatch):
-    from UnsupervisedCTSegLib import slicerlogic
+    from UnsupervisedCTSegLib.slicer import logic as slicerlogic
 
     node = volumeNodeFromVolume(scene, blocks_volume(), "ct")
     result = logic.segment(logic.volumeFromNode(node), fast_settings())

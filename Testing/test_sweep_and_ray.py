@@ -6,10 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-from UnsupervisedCTSegLib import scaleout, sweep
-from UnsupervisedCTSegLib.cli import main
-from UnsupervisedCTSegLib.errors import InputError
-from UnsupervisedCTSegLib.writers import write_labelmap, write_volume
+from UnsupervisedCTSegLib.evaluation import sweep, tasks
+from UnsupervisedCTSegLib.cli.main import main
+from UnsupervisedCTSegLib.engine.errors import InputError
+from UnsupervisedCTSegLib.io.writers import write_labelmap, write_volume
 
 from helpers import blocks_volume
 
@@ -74,13 +74,13 @@ def test_failed_task_is_retried_once_then_reported(tmp_path, use_ray, request):
     if use_ray:
         request.getfixturevalue("local_ray")
     got = {}
-    report = scaleout.run_tasks(fails_first_time, {"a": dict(marker=str(tmp_path / "m"), value=3)},
+    report = tasks.run_tasks(fails_first_time, {"a": dict(marker=str(tmp_path / "m"), value=3)},
                                 lambda k, v: got.__setitem__(k, v), use_ray=use_ray, quiet=True)
     assert got == {"a": 3} and report.finished == ["a"] and not report.failed
-    report = scaleout.run_tasks(always_fails, {"bad": dict(value=1)}, lambda k, v: got.__setitem__(k, v),
+    report = tasks.run_tasks(always_fails, {"bad": dict(value=1)}, lambda k, v: got.__setitem__(k, v),
                                 use_ray=use_ray, quiet=True)
     assert report.failed and "task 1 is broken" in report.failed["bad"] and "bad" not in got
-    report = scaleout.run_tasks(square, {i: dict(value=i) for i in range(4)}, lambda k, v: got.__setitem__(k, v),
+    report = tasks.run_tasks(square, {i: dict(value=i) for i in range(4)}, lambda k, v: got.__setitem__(k, v),
                                 use_ray=use_ray, quiet=True)
     assert [got[i] for i in range(4)] == [0, 1, 4, 9]
 
@@ -141,11 +141,11 @@ def test_bad_sweep_input_one_line_exit_2(tmp_path, tiny_ct, capsys, args, word):
 
 
 def test_a_task_asks_for_a_gpu_only_where_there_is_one_and_the_settings_may_use_it():
-    assert scaleout.gpus_for_each_task(None, {"CPU": 16.0, "GPU": 1.0}) == 1
-    assert scaleout.gpus_for_each_task(None, {"CPU": 16.0, "GPU": 1.0}, "cuda:0") == 1
-    assert scaleout.gpus_for_each_task(None, {"CPU": 16.0, "GPU": 1.0}, "cpu") == 0
-    assert scaleout.gpus_for_each_task(None, {"CPU": 2.0}) == 0
-    assert scaleout.gpus_for_each_task(0.25, {"CPU": 2.0, "GPU": 4.0}) == 0.25
+    assert tasks.gpus_for_each_task(None, {"CPU": 16.0, "GPU": 1.0}) == 1
+    assert tasks.gpus_for_each_task(None, {"CPU": 16.0, "GPU": 1.0}, "cuda:0") == 1
+    assert tasks.gpus_for_each_task(None, {"CPU": 16.0, "GPU": 1.0}, "cpu") == 0
+    assert tasks.gpus_for_each_task(None, {"CPU": 2.0}) == 0
+    assert tasks.gpus_for_each_task(0.25, {"CPU": 2.0, "GPU": 4.0}) == 0.25
 
 
 @pytest.mark.parametrize("address, word", [("127.0.0.1:1", "no Ray cluster answers"), ("nonsense", "HOST:PORT")])
@@ -159,7 +159,7 @@ def test_unreachable_ray_cluster_is_named_and_nothing_is_written(tmp_path, tiny_
 
 
 def test_series_figure_keeps_one_colour_per_label(tmp_path, tiny_ct):
-    from UnsupervisedCTSegLib.figures import label_lut
+    from UnsupervisedCTSegLib.evaluation.figures import label_lut
 
     path, volume = tiny_ct
     labels = np.zeros(volume.shape, np.uint16)

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from UnsupervisedCTSegLib import parameters
+from UnsupervisedCTSegLib.engine.settings import Settings
+from UnsupervisedCTSegLib.slicer import parameters, texts
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE_DIR = REPO / "UnsupervisedCTSeg"
@@ -46,10 +47,10 @@ SLICER_NAMES = {"slicer", "qt", "ctk", "vtk"}
 # Imported only inside functions: Slicer's Sample Data module and the PyTorch extension's module.
 # PyTorch itself is never imported by the module file: the package does that (device.py lazily).
 LAZY_NAMES = {"SampleData", "PyTorchUtils"}
-ENGINE_EXCEPTIONS = {"slicerlogic.py", "selftests.py"}  # the two package files that may use slicer
 # The package modules the module file imports when Slicer loads it, before PyTorch is installed:
 # none of them may need torch at import time. The logic, engine and self-tests come once a run starts.
-LOAD_TIME_MODULES = ("parameters", "device", "progresstext", "requirements", "backgroundrun")
+LOAD_TIME_MODULES = ("slicer.parameters", "slicer.texts", "slicer.requirements", "slicer.backgroundrun",
+                     "engine.device")
 
 
 # --- .ui helpers -------------------------------------------------------------------------------
@@ -279,7 +280,7 @@ def test_study_button_text_names_the_preset():
     text = props(widgets_by_name()["studyPresetButton"])["text"]
     v = parameters.STUDY_VALUES
     assert text == f"Study CT preset (M={v['layers']}, θ={v['theta']:g}, μ={v['mu']:g})"
-    assert parameters.study_preset_text() == text  # what the panel sets at setup, as designed
+    assert texts.study_preset_text() == text  # what the panel sets at setup, as designed
 
 
 def test_float_spin_boxes_step_by_a_round_amount_within_the_range():
@@ -295,18 +296,18 @@ def test_float_spin_boxes_step_by_a_round_amount_within_the_range():
 
 
 def test_every_setting_the_table_feeds_is_a_settings_field_of_the_same_kind():
-    defaults = parameters.Settings()
+    defaults = Settings()
     for p in parameters.PARAMETERS:
         if p.setting:
-            assert p.setting in parameters.Settings.field_names(), p.name
+            assert p.setting in Settings.field_names(), p.name
             assert type(getattr(defaults, p.setting)) is p.kind, f"{p.name}: {p.kind} vs {type(getattr(defaults, p.setting))}"
             assert p.default == getattr(defaults, p.setting), p.name
 
 
 def test_settings_from_parameters_defaults_are_the_engines():
     settings = parameters.settings_from_parameters({})
-    defaults = parameters.Settings()
-    for field in parameters.Settings.field_names():
+    defaults = Settings()
+    for field in Settings.field_names():
         if field != "device":
             assert getattr(settings, field) == getattr(defaults, field), field
     assert settings.device == "auto"
@@ -324,7 +325,7 @@ def test_settings_from_parameters_passes_the_body_mask_clean_up_and_q_through():
 
 
 def test_settings_from_parameters_refuses_what_the_engine_refuses():
-    from UnsupervisedCTSegLib.errors import InputError
+    from UnsupervisedCTSegLib.engine.errors import InputError
 
     with pytest.raises(InputError, match="q \\(classes\\) = 1"):
         parameters.settings_from_parameters({"classes": 1})  # the spin box allows it; the engine does not
@@ -334,7 +335,7 @@ def test_settings_from_parameters_refuses_what_the_engine_refuses():
 
 
 def test_help_names_every_parameter_with_its_range_or_choices():
-    text = parameters.parameter_help()
+    text = texts.parameter_help()
     assert text.startswith("<ul>") and text.endswith("</ul>")
     assert text.count("<li>") == len(parameters.PARAMETERS)
     for p in parameters.PARAMETERS:
@@ -347,24 +348,24 @@ def test_help_names_every_parameter_with_its_range_or_choices():
 
 
 def test_help_writes_whole_float_bounds_as_integers():
-    text = parameters.parameter_help()
+    text = texts.parameter_help()
     assert "<b>Remove islands smaller than (mm³)</b> (0 to 1000000; default " in text
     assert "e+" not in text
 
 
 def test_help_translates_the_phrases_around_the_values():
-    text = parameters.parameter_help(lambda phrase: phrase.upper() if "{" not in phrase else "«" + phrase + "»")
+    text = texts.parameter_help(lambda phrase: phrase.upper() if "{" not in phrase else "«" + phrase + "»")
     assert "«one of proposed" in text and "default OFF»" in text
 
 
 def test_study_preset_text_names_the_study_values():
-    text = parameters.study_preset_text()
+    text = texts.study_preset_text()
     assert "M=9" in text and "θ=1.5" in text and "μ=1)" in text
-    assert parameters.study_preset_text(lambda t: "<" + t + ">") == "<" + text + ">"
+    assert texts.study_preset_text(lambda t: "<" + t + ">") == "<" + text + ">"
 
 
 def test_our_defaults_tooltip_names_our_values():
-    text = parameters.our_defaults_tooltip()
+    text = texts.our_defaults_tooltip()
     v = parameters.OUR_VALUES
     assert f"(M={v['layers']}, θ={v['theta']:g}, μ={v['mu']:g})" in text
 
@@ -402,19 +403,20 @@ def test_module_file_imports_only_slicer_std_and_our_package():
 
 
 def load_time_package_modules() -> set:
-    """The UnsupervisedCTSegLib modules the module file imports at top level (short names)."""
+    """The UnsupervisedCTSegLib modules the module file imports at top level, as "layer.module"."""
     loaded = set()
     for node in module_tree().body:
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module.startswith("UnsupervisedCTSegLib"):
-            if node.module == "UnsupervisedCTSegLib":
-                loaded |= {alias.name for alias in node.names}  # from the package import submodules
+            parts = node.module.split(".")[1:]
+            if len(parts) == 1:
+                loaded |= {f"{parts[0]}.{alias.name}" for alias in node.names}  # from a layer import modules
             else:
-                loaded.add(node.module.split(".")[1])
+                loaded.add(".".join(parts[:2]))
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("UnsupervisedCTSegLib"):
-                    assert "." in alias.name, "import the package's modules, not the package"
-                    loaded.add(alias.name.split(".")[1])
+                    assert alias.name.count(".") >= 2, "import the package's modules, not the package or a layer"
+                    loaded.add(".".join(alias.name.split(".")[1:3]))
     return loaded
 
 
@@ -422,7 +424,7 @@ def test_module_file_imports_only_torch_free_parts_of_the_package_at_load_time()
     """At load time only the torch-free modules; the logic, engine and self-tests once a run starts."""
     loaded = load_time_package_modules()
     assert loaded <= set(LOAD_TIME_MODULES), f"imported at load time: {sorted(loaded - set(LOAD_TIME_MODULES))}"
-    assert "parameters" in loaded
+    assert "slicer.parameters" in loaded
 
 
 @pytest.mark.parametrize("name", LOAD_TIME_MODULES)
@@ -500,17 +502,6 @@ def test_help_text_is_generated_from_the_table():
     module_class = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "UnsupervisedCTSeg")
     calls = {(n.func.value.id, n.func.attr) for n in ast.walk(module_class) if isinstance(n, ast.Call)
              and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)}
-    assert ("parameters", "parameter_help") in calls
+    assert ("texts", "parameter_help") in calls
     source = MODULE_FILE.read_text(encoding="utf-8")
     assert "Kanezaki" in source and "ICASSP" in source and "Transactions on Image Processing" in source
-
-
-# --- the engine stays free of Slicer -----------------------------------------------------------
-
-
-@pytest.mark.parametrize("path", sorted(p for p in LIB_DIR.glob("*.py") if p.name not in ENGINE_EXCEPTIONS),
-                         ids=lambda p: p.name)
-def test_engine_module_never_imports_slicer_or_qt(path):
-    roots = imported_roots(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
-    forbidden = roots & {"slicer", "qt", "ctk", "PythonQt", "SampleData", "PyTorchUtils"}
-    assert not forbidden, f"{path.name} imports {sorted(forbidden)}"

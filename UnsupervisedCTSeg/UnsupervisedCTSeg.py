@@ -1,13 +1,13 @@
 """3D Slicer scripted module: unsupervised CT segmentation.
 
-This file is the only one that talks to Slicer (slicer, qt, vtk): it declares the module, its typed
-parameter node, the panel and the self-test runner. Everything else lives in the UnsupervisedCTSegLib
-package next to it, tested without Slicer: the engine (which never imports slicer or qt), the
-parameter table the panel is built from and its help texts (parameters.py), the background run
-(backgroundrun.py), the progress lines (progresstext.py), the device line and out-of-memory check
-(device.py), the requirements check (requirements.py) and the MRML glue (slicerlogic.py). Modules
-that need PyTorch are imported only when a run starts, so the module loads, and its panel opens,
-before PyTorch is installed.
+This file is the only one that talks to the Slicer application's GUI (slicer, qt, vtk): it declares
+the module, its typed parameter node, the panel and the self-test runner. Everything else lives in
+the UnsupervisedCTSegLib package next to it and is tested without the application (see
+ARCHITECTURE.md): the engine, which never imports slicer or qt, and the slicer/ layer with the
+parameter table the panel is built from (parameters.py), the panel's words (texts.py), the
+background run (backgroundrun.py), the requirements check (requirements.py), the MRML glue
+(logic.py) and the self-tests (selftests.py). Modules that need PyTorch are imported only when a
+run starts, so the module loads, and its panel opens, before PyTorch is installed.
 """
 import functools
 import importlib
@@ -32,8 +32,9 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from UnsupervisedCTSegLib import device, parameters, progresstext, requirements
-from UnsupervisedCTSegLib.backgroundrun import BackgroundRun
+from UnsupervisedCTSegLib.engine import device
+from UnsupervisedCTSegLib.slicer import parameters, requirements, texts
+from UnsupervisedCTSegLib.slicer.backgroundrun import BackgroundRun
 
 MODULE_NAME = "UnsupervisedCTSeg"
 PHANTOM_SAMPLE_NAME = "UnsupervisedCTSeg phantom"
@@ -72,7 +73,7 @@ volume in the background; press it again (it reads <b>Cancel</b> while running) 
 about one training iteration, leaving the scene as it was. <b>Study CT preset</b> sets M, θ and μ
 to the CT study's best configuration, <b>Our defaults</b> sets them back.</p>
 <p>Parameters:</p>
-""") + parameters.parameter_help(_) + _("""
+""") + texts.parameter_help(_) + _("""
 <p>See the <a href="https://github.com/UnsupervisedCTSeg/SlicerUnsupervisedCTSeg">project page</a>
 for documentation, the command-line tool and batch use from the Python console.</p>
 """)
@@ -167,17 +168,17 @@ def ensureRequirements() -> bool:
 def importSlicerLogic():
     """The slicerlogic module, after installing what it needs if the user agrees; None if they decline."""
     try:
-        from UnsupervisedCTSegLib import slicerlogic
+        from UnsupervisedCTSegLib.slicer import logic as slicerlogic
         return slicerlogic
     except ImportError:
         if not ensureRequirements():
             return None
-    from UnsupervisedCTSegLib import slicerlogic
+    from UnsupervisedCTSegLib.slicer import logic as slicerlogic
     return slicerlogic
 
 
 def formatSeconds(seconds: float) -> str:
-    return progresstext.format_seconds(seconds, _)
+    return texts.format_seconds(seconds, _)
 
 
 #
@@ -257,8 +258,8 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
         self.logic = self._createLogic()
 
-        self.ui.studyPresetButton.text = parameters.study_preset_text(_)
-        self.ui.ourDefaultsButton.toolTip = parameters.our_defaults_tooltip(_)
+        self.ui.studyPresetButton.text = texts.study_preset_text(_)
+        self.ui.ourDefaultsButton.toolTip = texts.our_defaults_tooltip(_)
         self.ui.progressBar.hide()
 
         self._pollTimer = qt.QTimer()
@@ -352,7 +353,7 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             return
         forceCPU = self._parameterNode.forceCPU
         try:
-            self.ui.deviceLabel.text = device.device_description(forceCPU, _)
+            self.ui.deviceLabel.text = texts.device_description(forceCPU, _)
         except Exception as error:  # a broken torch install must not break the panel
             logging.warning("Could not query the PyTorch device: %s", error)
             self.ui.deviceLabel.text = _("Will run on: unknown ({error})").format(error=error)
@@ -376,13 +377,13 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def _showProgress(self, progress, job) -> None:
         self.ui.progressBar.value = int(round(1000 * progress.fraction))
-        text = progresstext.progress_text(progress, job.settings.iterations, _)
+        text = texts.progress_text(progress, job.settings.iterations, _)
         self.ui.progressBar.setFormat(text.replace("%", "%%"))  # QProgressBar reads %p, %v, %m
-        self.ui.statusLabel.text = progresstext.status_text(self._runTitle(job), job.device, progress, _, job.estimate)
+        self.ui.statusLabel.text = texts.status_text(self._runTitle(job), job.device, progress, _, job.estimate)
 
     @staticmethod
     def _runTitle(job) -> str:
-        return progresstext.run_title(job.volumeNode.GetName() if job.volumeNode else "", job.preview, _)
+        return texts.run_title(job.volumeNode.GetName() if job.volumeNode else "", job.preview, _)
 
     # Runs
 
@@ -405,7 +406,7 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def _createLogic(self):
         """The logic, or None while PyTorch or another requirement is missing (no questions asked here)."""
         try:
-            from UnsupervisedCTSegLib.slicerlogic import UnsupervisedCTSegLogic
+            from UnsupervisedCTSegLib.slicer.logic import UnsupervisedCTSegLogic
         except ImportError as error:
             logging.info("UnsupervisedCTSeg logic not loaded yet (%s); it is set up on the first run", error)
             return None
@@ -436,7 +437,7 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def _estimateCPURun(self, volume, settings):
         """(start?, estimated seconds or None): time a few real steps before a CPU run, show the
         estimate, and ask before one longer than LONG_CPU_RUN_SECONDS."""
-        from UnsupervisedCTSegLib import estimate  # imports torch: only once the requirements are in
+        from UnsupervisedCTSegLib.engine import estimate  # imports torch: only once the requirements are in
 
         if not estimate.needs_estimate(settings):
             return True, None
@@ -481,7 +482,7 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 volumeNode=volumeNode, settings=settings, preview=preview,
                 outputNode=None if preview else self._parameterNode.outputSegmentation,  # None: create one
                 createLabelmap=False if preview else self._parameterNode.createLabelmap,
-                device=device.device_name(settings.device == "cpu", _) or "",  # for the status line
+                device=texts.device_name(settings.device == "cpu", _) or "",  # for the status line
                 estimate=estimate,  # seconds estimated before a CPU run, shown while it runs
                 discard=False)  # set when the scene is closed under the run: nothing is applied
             # The worker runs only the engine on the copied voxels; the scene is changed in _finish.
@@ -489,7 +490,7 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self.ui.progressBar.value = 0
             self.ui.progressBar.setFormat(_("starting"))
             self.ui.progressBar.show()
-            self.ui.statusLabel.text = progresstext.start_text(self._runTitle(job), job.device, _, job.estimate)
+            self.ui.statusLabel.text = texts.start_text(self._runTitle(job), job.device, _, job.estimate)
             self._updateButtons()
             self._pollTimer.start()
 
@@ -511,7 +512,7 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._finish(run)
 
     def _finish(self, run) -> None:
-        from UnsupervisedCTSegLib.errors import Cancelled
+        from UnsupervisedCTSegLib.engine.errors import Cancelled
 
         job, seconds = run.context, formatSeconds(run.elapsed)
         if job.discard:
@@ -532,7 +533,7 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 seconds=seconds, labels=len(run.result.tissues))
 
     def _reportError(self, run) -> None:
-        from UnsupervisedCTSegLib.errors import InputError
+        from UnsupervisedCTSegLib.engine.errors import InputError
 
         job, error = run.context, run.error
         self.ui.statusLabel.text = _("Failed: {error}").format(error=error)
@@ -603,14 +604,14 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
 
 class UnsupervisedCTSegTest(ScriptedLoadableModuleTest):
-    """Runs the self-tests written once in UnsupervisedCTSegLib.selftests (also run by ctest)."""
+    """Runs the self-tests written once in UnsupervisedCTSegLib.slicer.selftests (also run by ctest)."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
         self.assertTrue(ensureRequirements(), "PyTorch and Resources/requirements.txt must be installed")
-        from UnsupervisedCTSegLib.selftests import ALL_TESTS
+        from UnsupervisedCTSegLib.slicer.selftests import ALL_TESTS
 
         for test in ALL_TESTS:
             self.setUp()

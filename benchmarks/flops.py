@@ -19,9 +19,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from iteration_timing import phantom_crop, seconds_per_iteration
-from UnsupervisedCTSegLib.engine import segment
-from UnsupervisedCTSegLib.settings import STUDY_PRESET, Settings
-from UnsupervisedCTSegLib.volume import Volume
+from UnsupervisedCTSegLib.engine.run import segment
+from UnsupervisedCTSegLib.engine.settings import STUDY_PRESET, Settings
+from UnsupervisedCTSegLib.engine.volume import Volume
 
 PAPER_2D = dict(STUDY_PRESET, layers=2, classes=0, theta=1.0, mu=1.0, windows=("wide", "soft", "bone"))
 CONFIGURATIONS = {  # name -> (settings overrides, slices, rows, columns)

@@ -4,10 +4,10 @@ import time
 
 import numpy as np
 
-from UnsupervisedCTSegLib.engine import segment
-from UnsupervisedCTSegLib.phantom import make_phantom
-from UnsupervisedCTSegLib.settings import Settings
-from UnsupervisedCTSegLib.volume import Volume
+from UnsupervisedCTSegLib.engine.run import segment
+from UnsupervisedCTSegLib.io.phantom import make_phantom
+from UnsupervisedCTSegLib.engine.settings import Settings
+from UnsupervisedCTSegLib.engine.volume import Volume
 
 TRAINING_STAGES = ("slice", "training")  # progress stages reported once per iteration
 

@@ -39,9 +39,9 @@ import torch
 from PIL import Image
 
 from iteration_timing import median_gap, phantom_crop, seconds_per_iteration
-from UnsupervisedCTSegLib.preprocessing import window_channels
-from UnsupervisedCTSegLib.settings import STUDY_PRESET, Settings
-from UnsupervisedCTSegLib.superpixels import majority_vote, majority_vote_loop, slic_slices
+from UnsupervisedCTSegLib.engine.windows import window_channels
+from UnsupervisedCTSegLib.engine.settings import STUDY_PRESET, Settings
+from UnsupervisedCTSegLib.engine.superpixels import majority_vote, majority_vote_loop, slic_slices
 
 HEIGHT, WIDTH = 321, 481
 WINDOWS = ("wide", "soft", "bone")

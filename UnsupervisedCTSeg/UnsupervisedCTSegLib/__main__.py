@@ -1,6 +1,6 @@
 """`python -m UnsupervisedCTSegLib` is the same as the `ctseg` command."""
 import sys
 
-from .cli import run
+from .cli.main import run
 
 sys.exit(run())

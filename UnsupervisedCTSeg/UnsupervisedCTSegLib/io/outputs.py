@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import InputError
+from ..engine.errors import InputError
 from .overview import write_overview
-from .runrecord import write_record
+from ..engine.runrecord import write_record
 from .writers import (LABELMAP_SUFFIXES, SEGMENTATION_SUFFIX, atomic_outputs, check_no_clash, check_output_file,
                       full_suffix, png_slice_folders, write_labelmap, write_segmentation)
 

@@ -24,13 +24,13 @@ from typing import Callable, Optional
 import numpy as np
 
 from .consistency import run_to_run_ari, run_to_run_matched_agreement, summary
-from .errors import InputError
+from ..engine.errors import InputError
 from .figures import label_lut
 from .metrics import best_match_iou, hungarian_iou
-from .readers import ITK_SUFFIXES, read_volume
-from .settings import STUDY_PRESET, Settings
-from .volume import Volume
-from .writers import atomic_outputs, check_output_folder
+from ..io.readers import ITK_SUFFIXES, read_volume
+from ..engine.settings import STUDY_PRESET, Settings
+from ..engine.volume import Volume
+from ..io.writers import atomic_outputs, check_output_folder
 
 MIN_GROUP_VOXELS = 200  # smaller groups are a few partial-volume voxels at the slab's edge: IoU is noise
 DEFAULT_SEEDS = (0, 1, 2)
@@ -264,7 +264,7 @@ def evaluate(volume: Volume, groups: ReferenceGroups, configurations=tuple(CONFI
     total, name, seed, scores)` is called before each run with scores None and after it with the
     run's scores, so a caller can show one line per run. All settings are checked before the first run.
     """
-    from .engine import segment
+    from ..engine.run import segment
 
     seeds = [int(s) for s in seeds]
     plan = {name: [configuration_settings(name, s, device, paper_iterations) for s in seeds] for name in configurations}

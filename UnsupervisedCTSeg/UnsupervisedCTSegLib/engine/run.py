@@ -19,7 +19,7 @@ from .device import describe, pick_device
 from .errors import Cancelled, InputError
 from .kmeans import assign, kmeans
 from .memory import reuse_freed_memory
-from .preprocessing import window_channels
+from .windows import window_channels
 from .settings import Settings
 from .tissues import Tissue, add_outside_segment, renumber_by_hu
 from .training import Trace, check, segment_series, segment_slices

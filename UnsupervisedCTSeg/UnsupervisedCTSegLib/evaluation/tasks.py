@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from .errors import InputError
+from ..engine.errors import InputError
 
 RETRIES = 1  # a failed task runs once more before it is reported
 

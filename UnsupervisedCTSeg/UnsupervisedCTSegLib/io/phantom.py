@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .errors import InputError
-from .volume import Volume
+from ..engine.errors import InputError
+from ..engine.volume import Volume
 
 # Truth label ids. 0 is the air outside the patient (and the gaps in the clothing).
 AIR = 0

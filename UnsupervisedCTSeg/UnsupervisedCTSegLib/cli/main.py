@@ -10,48 +10,11 @@ import time
 import warnings
 from pathlib import Path
 
-from . import __version__, stops
-from .errors import Cancelled, InputError
-from .settings import MODES, STUDY_PRESET, VARIANTS, Settings
-from .preprocessing import WINDOWS
+from .. import __version__
+from ..io import stops
+from ..engine.errors import Cancelled, InputError
+from ..engine.settings import PAPERS, STUDY_PRESET, Settings, flag_names, knobs, preset_text, shown_default
 
-# Settings field -> (CLI flag, argparse options). The "(default ...)" of each help text is added
-# from Settings() by add_setting_flags, so the help cannot drift from the engine's defaults.
-SETTING_FLAGS = {
-    "variant": ("--variant", dict(choices=VARIANTS, help="proposed | superpixel | nobn | kmeans")),
-    "mode": ("--mode", dict(choices=MODES, help="volume: one network for the whole series; slice: one per slice, as in the papers")),
-    "layers": ("--layers", dict(type=int, help="M, conv blocks")),
-    "channels": ("--channels", dict(type=int, help="p, filters per block")),
-    "classes": ("--classes", dict(type=int, help="q, response channels = maximum labels; 0 means q = p")),
-    "theta": ("--theta", dict(type=float, help="θ, weight of the similarity loss")),
-    "mu": ("--mu", dict(type=float, help="μ, weight of the continuity loss")),
-    "edge_hu": ("--edge-hu", dict(type=float, help="continuity weighted by exp(-|ΔHU|/edge_hu); 0 = the papers' plain term")),
-    "iterations": ("--iterations", dict(type=int, help="T, maximum iterations")),
-    "min_labels": ("--min-labels", dict(type=int, help="stop when the label count falls to this")),
-    "lr": ("--lr", dict(type=float, help="SGD learning rate; the papers use 0.1")),
-    "momentum": ("--momentum", dict(type=float, help="SGD momentum")),
-    "windows": ("--windows", dict(help=f"comma-separated HU windows as input channels, from {','.join(WINDOWS)}")),
-    "z_context": ("--z-context", dict(type=int, help="neighbouring slices on each side given to the network as extra input channels")),
-    "mu_z": ("--mu-z", dict(type=float, help="weight of the continuity term between consecutive slices, scaled by in-plane/slice spacing; 0 = off")),
-    "balance": ("--balance", dict(type=float, help="similarity loss weights each cluster by (its share)^-balance so small tissues survive; 0 = the papers' plain cross-entropy")),
-    "warm_start": ("--warm-start", dict(type=float, help="volume mode: share of T trained towards k-means clusters of the windowed HU before self-training; 0 = off")),
-    "batch_slices": ("--batch-slices", dict(type=int, help="volume mode: slices per training batch")),
-    "train_size": ("--train-size", dict(type=int, help="volume mode: training crop side in pixels, 0 = whole slices")),
-    "superpixels": ("--superpixels", dict(type=int, help="K, SLIC superpixels per slice for the superpixel variant")),
-    "compactness": ("--compactness", dict(type=float, help="SLIC compactness")),
-    "k": ("-k", dict(type=int, help="clusters of the kmeans variant")),
-    "body_mask": ("--body-mask", dict(action=argparse.BooleanOptionalAction,
-                                      help="remove the table, clothing and outside air before training and from the output")),
-    "outside_segment": ("--outside-segment", dict(action=argparse.BooleanOptionalAction,
-                                                  help="with the body mask: label everything outside the body as one segment")),
-    "min_island_mm3": ("--min-island-mm3", dict(type=float, help="clean-up: islands of a label smaller than this (mm³) "
-                                                "join their neighbours; 0 = off")),
-    "fill_holes": ("--fill-holes", dict(action=argparse.BooleanOptionalAction,
-                                        help="clean-up: fill holes inside each label, slice by slice")),
-    "seed": ("--seed", dict(type=int, help="random seed; the same seed gives the same labels on CPU")),
-    "device": ("--device", dict(help="auto (CUDA when available) | cpu | cuda | cuda:N")),
-}
-SHORT_FLAGS = {"layers": "-M", "channels": "-p", "iterations": "-T", "classes": "-q"}
 RESUMABLE = ("evaluate-bsds", "sweep")  # commands that write each result as it finishes
 # The settings evaluate-bsds lets the user change for every model (the rest define the models).
 BSDS_SETTING_FIELDS = ("layers", "channels", "theta", "mu", "iterations", "min_labels", "lr", "seed", "device")
@@ -84,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_bsds_parser(sub) -> None:
-    from .bsds import FILES, MODELS, PAPER_IMAGE_SETTINGS
+    from ..evaluation.bsds import FILES, MODELS
 
     bs = sub.add_parser("evaluate-bsds", help="the papers' BSDS500 benchmark: every model on every image, scored "
                         "by the TIP 2020 protocol and the study's per-image score", description=(
@@ -92,21 +55,20 @@ def add_bsds_parser(sub) -> None:
         "All / Fine / Coarse mIoU of the TIP 2020 protocol and the study's per-image score. Writes "
         + ", ".join(FILES.values()) + " and the label maps (labels/MODEL/ID.png) into the output folder; a rerun "
         "into the same folder skips the finished images. Settings default to the reference code's "
-        f"(M={PAPER_IMAGE_SETTINGS['layers']}, p=q={PAPER_IMAGE_SETTINGS['channels']}, T="
-        f"{PAPER_IMAGE_SETTINGS['iterations']}, lr {PAPER_IMAGE_SETTINGS['lr']}); flags override them for every model."))
+        f"({preset_text(PAPERS)}); flags override them for every model."))
     bs.add_argument("dir", help="the BSDS500 folder (holding data/images and data/groundTruth)")
     bs.add_argument("--split", default="test", help="train | val | test (default test)")
     bs.add_argument("--models", default=",".join(MODELS), help=f"comma list from {','.join(MODELS)} (default all)")
     bs.add_argument("--limit", type=int, help="only the first N images of the split (sorted by id)")
     bs.add_argument("-o", "--output", default="ctseg-bsds", help="output folder (default ./ctseg-bsds)")
     group = bs.add_argument_group("settings for every model (default: the reference code's)")
-    for field in BSDS_SETTING_FIELDS:
-        group.add_argument(*setting_flag_names(field), dest=field, default=None, **SETTING_FLAGS[field][1])
+    for name in BSDS_SETTING_FIELDS:
+        add_setting_flag(group, name, shown_default(name, PAPERS))
     add_scaleout_flags(bs)
 
 
 def add_sweep_parser(sub) -> None:
-    from .sweep import FILES
+    from ..evaluation.sweep import FILES
 
     sw = sub.add_parser("sweep", help="run a grid of M, θ and μ on one CT and tabulate and picture every run",
                         description=(
@@ -144,7 +106,7 @@ def add_series_parser(sub) -> None:
 
 
 def add_evaluate_parser(sub) -> None:
-    from .evaluation import CONFIGURATIONS, DEFAULT_SEEDS, PAPER_ITERATIONS, REPORT_FILES
+    from ..evaluation.scoring import CONFIGURATIONS, DEFAULT_SEEDS, PAPER_ITERATIONS, REPORT_FILES
 
     ev = sub.add_parser("evaluate-ct", help="score our default, the paper's configuration and k-means on a reference",
                         description=(
@@ -174,24 +136,30 @@ def add_evaluate_parser(sub) -> None:
 def add_setting_flags(parser, exclude=()) -> None:
     group = parser.add_argument_group("segmentation settings")
     group.add_argument("--preset", choices=["study"], help="study: the CT study's best settings run as in the "
-                       "papers (slice mode, M=9, θ=1.5, μ=1, p=100, one wide window, T=1000, lr 0.1, plain continuity); flags still override")
-    defaults = Settings()
-    for field, (flag, options) in SETTING_FLAGS.items():
-        if field in exclude:
-            continue
-        default = getattr(defaults, field)
-        if isinstance(default, bool):
-            shown = "on" if default else "off"
-        else:
-            shown = ",".join(default) if isinstance(default, tuple) else default
-        options = dict(options, help=f"{options['help']} (default {shown})")
-        group.add_argument(*setting_flag_names(field), dest=field, default=None, **options)
+                       f"papers ({preset_text(STUDY_PRESET)}); flags still override")
+    for name in knobs():
+        if name not in exclude:
+            add_setting_flag(group, name)
 
 
-def setting_flag_names(field: str) -> list:
-    """The command-line names of a Settings field: its short flag first when it has one."""
-    flag = SETTING_FLAGS[field][0]
-    return [SHORT_FLAGS[field], flag] if field in SHORT_FLAGS else [flag]
+def add_setting_flag(group, name: str, default_text: str = "") -> None:
+    """One Settings field as a flag, made from its Knob; the value stays None when not given."""
+    what = knobs()[name]
+    default = getattr(Settings(), name)
+    options = dict(help=f"{what.help} (default {default_text or shown_default(name)})")
+    if isinstance(default, bool):
+        options["action"] = argparse.BooleanOptionalAction
+    elif isinstance(default, tuple):
+        options["type"] = comma_list
+    else:
+        options["type"] = type(default)
+        if what.choices:
+            options["choices"] = what.choices
+    group.add_argument(*flag_names(name), dest=name, default=None, **options)
+
+
+def comma_list(text: str) -> tuple:
+    return tuple(w.strip() for w in text.split(",") if w.strip())
 
 
 def add_reader_flags(parser) -> None:
@@ -211,10 +179,10 @@ def settings_from(args) -> Settings:
 def overrides_from(args) -> dict:
     """The settings the command line gives (the preset's, then each flag's), not the defaults."""
     values = dict(STUDY_PRESET) if getattr(args, "preset", None) == "study" else {}
-    for field in SETTING_FLAGS:
-        value = getattr(args, field, None)
+    for name in knobs():
+        value = getattr(args, name, None)
         if value is not None:
-            values[field] = tuple(w.strip() for w in value.split(",") if w.strip()) if field == "windows" else value
+            values[name] = value
     return values
 
 
@@ -265,8 +233,8 @@ def run_segmentation(volume, settings: Settings, output, quiet: bool, title: str
 
     The caller has checked that the output place can be written (outputs.check_outputs).
     """
-    from .engine import segment
-    from .outputs import check_not_inputs, write_outputs
+    from ..engine.run import segment
+    from ..io.outputs import check_not_inputs, write_outputs
 
     check_not_inputs(output, volume.files)  # an output that would overwrite an input: before hours of work
     if not quiet:
@@ -282,9 +250,9 @@ def run_segmentation(volume, settings: Settings, output, quiet: bool, title: str
 
 def announce_estimate(volume, settings: Settings) -> None:
     """On a CPU, time a few real training steps and say on stderr how long the run will take."""
-    from .device import describe, pick_device
-    from .estimate import estimate_seconds, needs_estimate
-    from .progresstext import format_seconds
+    from ..engine.device import describe, pick_device
+    from ..engine.estimate import estimate_seconds, needs_estimate
+    from ..slicer.texts import format_seconds
 
     if not needs_estimate(settings):
         return
@@ -295,9 +263,9 @@ def announce_estimate(volume, settings: Settings) -> None:
 
 
 def command_segment(args) -> int:
-    from .device import pick_device
-    from .outputs import check_outputs
-    from .readers import read_volume
+    from ..engine.device import pick_device
+    from ..io.outputs import check_outputs
+    from ..io.readers import read_volume
 
     settings = settings_from(args)
     check_outputs(args.output)  # can the outputs be written at all: before reading or computing anything
@@ -316,10 +284,10 @@ def command_demo(args) -> int:
 
 
 def command_evaluate(args) -> int:
-    from . import evaluation as ev
-    from .device import pick_device
-    from .readers import read_volume
-    from .writers import check_no_clash, check_output_folder
+    from ..evaluation import scoring as ev
+    from ..engine.device import pick_device
+    from ..io.readers import read_volume
+    from ..io.writers import check_no_clash, check_output_folder
 
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     if not configs or len(set(configs)) != len(configs):
@@ -400,7 +368,7 @@ class _EvaluationProgress:
 
 
 def command_bsds(args) -> int:
-    from .bsds import evaluate_bsds, parse_models
+    from ..evaluation.bsds import evaluate_bsds, parse_models
 
     result = evaluate_bsds(args.dir, args.output, args.split, parse_models(args.models), args.limit,
                            overrides_from(args), **scaleout_options(args))
@@ -410,7 +378,7 @@ def command_bsds(args) -> int:
 
 
 def command_sweep(args) -> int:
-    from .sweep import parse_grid, run_sweep
+    from ..evaluation.sweep import parse_grid, run_sweep
 
     grid = parse_grid(args.grid_layers, args.grid_theta, args.grid_mu)
     if bool(args.reference) != bool(args.names):
@@ -424,7 +392,7 @@ def command_sweep(args) -> int:
 
 
 def command_series(args) -> int:
-    from .figures import series_figure
+    from ..evaluation.figures import series_figure
 
     bar = ProgressBar(args.quiet or args.labels is not None)
     try:

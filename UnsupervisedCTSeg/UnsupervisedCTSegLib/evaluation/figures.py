@@ -12,8 +12,8 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import InputError
-from .writers import atomic_output, check_no_clash, check_output_file
+from ..engine.errors import InputError
+from ..io.writers import atomic_output, check_no_clash, check_output_file
 
 CT_WINDOW = (-160.0, 240.0)  # HU shown in grey under the labels
 LABEL_ALPHA = 0.75
@@ -137,8 +137,8 @@ def default_series(depth: int, count: int = 6) -> tuple:
 def series_figure(ct, output, settings, slices: Optional[str] = None, labels: Optional[str] = None,
                   spacing=None, dl_info=None, series=None, progress=None) -> Path:
     """`ctseg figure-series`: segment CT through engine.segment (or read `labels`) and draw the series."""
-    from .evaluation import load_label_map, parse_slices
-    from .readers import read_volume
+    from .scoring import load_label_map, parse_slices
+    from ..io.readers import read_volume
 
     output = Path(output)
     if output.suffix.lower() != ".png":
@@ -152,7 +152,7 @@ def series_figure(ct, output, settings, slices: Optional[str] = None, labels: Op
         label_map = load_label_map(labels, volume, "label map")
         how = f"labels from {Path(labels).name}"
     else:
-        from .engine import segment
+        from ..engine.run import segment
 
         if settings.mode == "slice":  # a network per slice: the other slices do not change these clusters
             label_map = np.zeros(volume.shape, np.uint16)

@@ -18,21 +18,16 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import InputError
+from ..engine.errors import InputError
 from .metrics import segment_best_ious, split_components
 from .resultlog import ResultLog
-from .settings import Settings
-from .volume import Volume
-from .writers import check_output_folder
+from ..engine.settings import PAPERS, Settings
+from ..engine.volume import Volume
+from ..io.writers import check_output_folder
 
 SPLITS = ("train", "val", "test")
 
-# The reference code's defaults for natural images (M=2 conv blocks, p=q=100, θ=μ=1, lr 0.1,
-# momentum 0.9, T=1000, minLabels 3), input = RGB / 255, no CT-specific parts.
-PAPER_IMAGE_SETTINGS = dict(mode="slice", layers=2, channels=100, classes=0, theta=1.0, mu=1.0, edge_hu=0.0,
-                            iterations=1000, min_labels=3, lr=0.1, momentum=0.9, windows=("wide",), z_context=0,
-                            mu_z=0.0, balance=0.0, warm_start=0.0, body_mask=False, outside_segment=False,
-                            min_island_mm3=0.0, fill_holes=False)
+# Every model starts from the papers' settings (engine.settings.PAPERS) on the image's RGB / 255.
 # What defines each model; applied after the user's overrides. The superpixel model is the 2018
 # paper's: SLIC K=10,000 (compactness 100 on Lab, as its code) and no continuity loss.
 MODELS = {
@@ -54,7 +49,7 @@ FILES = {"csv": "bsds_per_image.csv", "markdown": "bsds_summary.md", "plot": "bs
 def model_settings(model: str, overrides: Optional[dict] = None) -> Settings:
     if model not in MODELS:
         raise InputError(f"unknown model '{model}': choose from {', '.join(MODELS)}")
-    return Settings(**{**PAPER_IMAGE_SETTINGS, **(overrides or {}), **MODELS[model]})
+    return Settings(**{**PAPERS, **(overrides or {}), **MODELS[model]})
 
 
 def parse_models(text: str) -> list:
@@ -134,7 +129,7 @@ def image_scores(clusters: np.ndarray, annotations: list) -> dict:
 
 def run_image(image_path: str, truth_path: str, model: str, overrides: dict) -> dict:
     """One Ray task: segment one image with one model and score it. Returns the CSV row and the labels."""
-    from .engine import segment
+    from ..engine.run import segment
 
     volume = read_image(image_path)
     annotations = read_ground_truth(truth_path)
@@ -170,7 +165,7 @@ def evaluate_bsds(root, output, split: str = "test", models=("proposed",), limit
         save_labels(output / "labels" / key[0] / f"{key[1]}.png", value["labels"])
         log.append(value["row"])
 
-    from .scaleout import run_tasks
+    from .tasks import run_tasks
 
     report = run_tasks(run_image, tasks, on_result, shared=dict(overrides=overrides), use_ray=use_ray,
                        address=address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task,
@@ -186,7 +181,7 @@ def evaluate_bsds(root, output, split: str = "test", models=("proposed",), limit
 def save_labels(path: Path, labels: np.ndarray) -> None:
     from PIL import Image
 
-    from .writers import atomic_output
+    from ..io.writers import atomic_output
 
     with atomic_output(path) as tmp:
         Image.fromarray(labels.astype(np.uint8 if labels.max() < 256 else np.uint16)).save(tmp, format="PNG")
@@ -248,7 +243,7 @@ def markdown(summary: dict, info: dict) -> str:
 
 
 def _settings_text(overrides: dict) -> str:
-    base = dict(PAPER_IMAGE_SETTINGS, **overrides)
+    base = dict(PAPERS, **overrides)
     text = (f"M={base['layers']}, p=q={base['channels']}, θ={base['theta']:g}, μ={base['mu']:g}, lr {base['lr']:g}, "
             f"T={base['iterations']}, minLabels {base['min_labels']}")
     return text + (f"; overridden: {', '.join(f'{k}={v}' for k, v in overrides.items())}" if overrides else "")
@@ -256,7 +251,7 @@ def _settings_text(overrides: dict) -> str:
 
 def write_report(output: Path, summary: dict, info: dict) -> dict:
     from .figures import draw_boxplot, save_figure
-    from .writers import atomic_output
+    from ..io.writers import atomic_output
 
     paths = {"csv": output / FILES["csv"], "markdown": output / FILES["markdown"], "plot": output / FILES["plot"]}
     with atomic_output(paths["markdown"]) as tmp:

@@ -14,8 +14,8 @@ import json
 import os
 from pathlib import Path
 
-from .errors import InputError
-from .writers import atomic_output
+from ..engine.errors import InputError
+from ..io.writers import atomic_output
 
 MANIFEST = "manifest.json"
 

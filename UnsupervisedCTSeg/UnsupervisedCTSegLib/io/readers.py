@@ -19,9 +19,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from .dicomseries import check_series_complete, choose_series, series_in
-from .errors import InputError
+from ..engine.errors import InputError
 from .itkquiet import last_line, quiet
-from .volume import Volume
+from ..engine.volume import Volume
 
 ITK_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 DICOM_SUFFIXES = (".dcm", ".dicom")

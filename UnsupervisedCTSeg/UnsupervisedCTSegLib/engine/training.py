@@ -15,7 +15,7 @@ from .errors import Cancelled
 from .kmeans import FIT_SAMPLE, assign, kmeans
 from .losses import edge_weights, edge_weights_z, total_loss, z_continuity_loss
 from .model import FeatureClusteringNet
-from .preprocessing import window_channels
+from .windows import window_channels
 from .settings import Settings
 from .superpixels import majority_vote, slic_slices
 

@@ -23,11 +23,12 @@ import slicer
 import vtk
 from vtk.util import numpy_support
 
-from . import consistency, engine
-from .errors import InputError
-from .phantom import make_phantom
-from .tissues import OUTSIDE_NAME
-from .volume import Volume, geometry_from_ijk_to_ras
+from ..engine.run import Segmentation, segment
+from ..evaluation import consistency
+from ..engine.errors import InputError
+from ..io.phantom import make_phantom
+from ..engine.tissues import OUTSIDE_NAME
+from ..engine.volume import Volume, geometry_from_ijk_to_ras
 
 BINARY_LABELMAP = "Binary labelmap"
 RUN_RECORD_ATTRIBUTE = "UnsupervisedCTSeg.RunRecord"
@@ -116,9 +117,9 @@ class UnsupervisedCTSegLogic:
 
     # ------------------------------------------------------------------ run
 
-    def segment(self, volume: Volume, settings, progress=None, cancel=None) -> engine.Segmentation:
-        """engine.segment, unchanged. Safe in a worker thread: it never touches the scene."""
-        return engine.segment(volume, settings, progress, cancel)
+    def segment(self, volume: Volume, settings, progress=None, cancel=None) -> Segmentation:
+        """The engine's segment(), unchanged. Safe in a worker thread: it never touches the scene."""
+        return segment(volume, settings, progress, cancel)
 
     def run(self, volumeNode, settings, segmentationNode=None, createLabelmap=False, progress=None,
             cancel=None) -> AppliedNodes:

@@ -14,10 +14,10 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import InputError
+from ..engine.errors import InputError
 from .resultlog import ResultLog
-from .settings import Settings
-from .writers import check_no_clash, check_output_folder
+from ..engine.settings import Settings
+from ..io.writers import check_no_clash, check_output_folder
 
 FILES = {"csv": "sweep.csv", "markdown": "sweep.md"}
 BASE_COLUMNS = ("layers", "theta", "mu", "labels", "final_loss", "iterations", "seconds", "device")
@@ -50,8 +50,8 @@ def point_key(layers, theta, mu) -> tuple:
 
 def run_point(volume, settings: Settings, masks: Optional[dict], preview: int) -> dict:
     """One Ray task: segment with one grid point's settings; return the row and the pictured slice."""
-    from .engine import segment
-    from .evaluation import score_run
+    from ..engine.run import segment
+    from .scoring import score_run
 
     started = time.perf_counter()
     result = segment(volume, settings)
@@ -70,9 +70,9 @@ def run_sweep(ct, output, grid: dict, overrides: Optional[dict] = None, slice_in
               reference=None, names=None, spacing=None, dl_info=None, series=None, use_ray: bool = True,
               address: Optional[str] = None, cpus_per_task: float = 1, gpus_per_task: Optional[float] = None,
               quiet: bool = False) -> dict:
-    from . import evaluation as ev
-    from .readers import read_volume
-    from .scaleout import run_tasks
+    from . import scoring as ev
+    from ..io.readers import read_volume
+    from .tasks import run_tasks
 
     overrides = {k: v for k, v in (overrides or {}).items() if k not in ("layers", "theta", "mu")}
     base = Settings(**overrides)
@@ -138,7 +138,7 @@ def preview_path(output: Path, key: tuple) -> Path:
 def write_report(output: Path, rows: list, grid: dict, hu: np.ndarray, spacing, title: str, base: Settings,
                  report) -> dict:
     from .figures import draw_montage, save_figure
-    from .writers import atomic_output
+    from ..io.writers import atomic_output
 
     wanted = {point_key(m, t, u) for m in grid["layers"] for t in grid["theta"] for u in grid["mu"]}
     rows = sorted((r for r in rows if (r["layers"], r["theta"], r["mu"]) in wanted),

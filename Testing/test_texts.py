@@ -1,8 +1,8 @@
 """The panel's progress lines, on hand-made Progress tuples (no engine run, no clock)."""
 import pytest
 
-from UnsupervisedCTSegLib.engine import Progress
-from UnsupervisedCTSegLib.progresstext import (format_seconds, progress_text, run_title, seconds_left, start_text,
+from UnsupervisedCTSegLib.engine.run import Progress
+from UnsupervisedCTSegLib.slicer.texts import (format_seconds, progress_text, run_title, seconds_left, start_text,
                                                status_text)
 
 

@@ -19,10 +19,10 @@ import numpy as np
 import SimpleITK as sitk
 
 from . import stops
-from .errors import InputError
+from ..engine.errors import InputError
 from .itkquiet import last_line
 from .readers import DEEPLESION_OFFSET, DL_INFO_NAME
-from .volume import Volume
+from ..engine.volume import Volume
 
 LABELMAP_SUFFIXES = (".nrrd", ".nii.gz", ".nii")
 VOLUME_SUFFIXES = (".nrrd", ".nii.gz", ".nii", ".mha")

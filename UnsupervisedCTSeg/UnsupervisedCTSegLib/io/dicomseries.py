@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from .errors import InputError
+from ..engine.errors import InputError
 from .itkquiet import quiet
 
 # Neighbouring slices may differ from the usual step by this much (mm, or share of the step) before

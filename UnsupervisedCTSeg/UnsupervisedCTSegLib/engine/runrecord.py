@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 import numpy as np
 import torch
 
-from . import __version__
-from .writers import atomic_output
+from .. import __version__
+from ..io.writers import atomic_output
 
 
 def versions() -> dict:

@@ -1,7 +1,8 @@
 """Pick the torch device: CUDA when present, else CPU, or whatever the user forces.
 
 torch is imported inside the functions, not at load time: the Slicer panel imports this module
-when it opens, before PyTorch may be installed, to show which device a run will use.
+when it opens, before PyTorch may be installed, to show which device a run will use (the panel's
+wording of it is in slicer/texts.py).
 """
 from __future__ import annotations
 
@@ -9,10 +10,6 @@ import importlib.util
 import re
 
 from .errors import InputError
-
-
-def _untranslated(text: str) -> str:
-    return text
 
 
 DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")
@@ -56,29 +53,6 @@ def describe(device: "torch.device") -> str:
 def torch_installed() -> bool:
     """Whether torch can be imported, found without importing it (which takes seconds)."""
     return importlib.util.find_spec("torch") is not None
-
-
-def device_name(force_cpu: bool, tr=_untranslated):
-    """"CUDA GPU <name>" or "CPU (n threads)" for the panel; None while PyTorch is not installed.
-
-    Never installs anything. `tr` translates the message templates (the panel passes Slicer's).
-    """
-    if not torch_installed():
-        return None
-    import torch
-
-    device = pick_device("cpu" if force_cpu else "auto")
-    if device.type == "cuda":
-        return tr("CUDA GPU {name}").format(name=torch.cuda.get_device_name(device))
-    return tr("CPU ({threads} threads)").format(threads=torch.get_num_threads())
-
-
-def device_description(force_cpu: bool, tr=_untranslated) -> str:
-    """The panel's device line."""
-    name = device_name(force_cpu, tr)
-    if name is None:
-        return tr("Will run on: not known yet (PyTorch is installed on the first run)")
-    return tr("Will run on: {device}").format(device=name)
 
 
 def runs_on_gpu(settings) -> bool:

@@ -12,10 +12,10 @@ import numpy as np
 import slicer
 import vtk
 
-from . import consistency
-from .errors import Cancelled, InputError
-from .settings import Settings
-from .slicerlogic import (RUN_RECORD_ATTRIBUTE, UnsupervisedCTSegLogic, phantomVolumeNode,
+from ..evaluation import consistency
+from ..engine.errors import Cancelled, InputError
+from ..engine.settings import Settings
+from .logic import (RUN_RECORD_ATTRIBUTE, UnsupervisedCTSegLogic, phantomVolumeNode,
                           volumeNodeFromVolume)
 
 TOL = 1e-4

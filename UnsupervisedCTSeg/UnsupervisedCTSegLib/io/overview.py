@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from ..engine.errors import InputError
 from .writers import atomic_output
 
 DEFAULT_WINDOW = (-160.0, 240.0)  # HU, a soft-tissue abdominal window

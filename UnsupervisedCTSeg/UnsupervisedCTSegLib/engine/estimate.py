@@ -26,7 +26,7 @@ import torch
 from .device import pick_device, runs_on_gpu
 from .kmeans import FIT_ITERATIONS, FIT_SAMPLE
 from .memory import reuse_freed_memory
-from .preprocessing import window_channels
+from .windows import window_channels
 from .settings import Settings
 from .superpixels import slic_slices
 from .tissues import renumber_by_hu
