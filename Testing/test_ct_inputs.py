@@ -6,7 +6,8 @@ import torch
 
 from UnsupervisedCTSegLib.engine.losses import edge_weights_z, similarity_loss, z_continuity_loss
 from UnsupervisedCTSegLib.engine.windows import WINDOWS
-from UnsupervisedCTSegLib.engine.training import (AIR_HU, IGNORE, build_model, count_labels, in_channels, network_input,
+from UnsupervisedCTSegLib.engine.windows import AIR_HU
+from UnsupervisedCTSegLib.engine.training import (IGNORE, build_model, count_labels, in_channels, network_input,
                                            slab_planes, warm_start_centres, warm_targets)
 
 from helpers import fast_settings

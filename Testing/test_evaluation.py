@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from UnsupervisedCTSegLib.evaluation import scoring as evaluation
+from UnsupervisedCTSegLib.evaluation import references, report, scoring
+from UnsupervisedCTSegLib.cli import slicerange
 from UnsupervisedCTSegLib.cli.main import build_parser, main, settings_from
 from UnsupervisedCTSegLib.evaluation.consistency import matched_agreement, run_to_run_ari, summary
 from UnsupervisedCTSegLib.engine.errors import InputError
@@ -74,7 +75,7 @@ def synthetic_reference():
 
 def test_groups_pool_names_skip_small_and_maskless_groups():
     reference, names, tissue = synthetic_reference()
-    groups = evaluation.reference_groups(reference, names, tissue)
+    groups = references.reference_groups(reference, names, tissue)
     assert list(groups.masks) == ["lung", "bone", "liver", "kidney", "muscle", "vessels"]
     assert groups.voxels() == {"lung": 360, "bone": 270, "liver": 450, "kidney": 270, "muscle": 360, "vessels": 270}
     assert np.array_equal(groups.masks["lung"], np.isin(reference, [1, 2]))
@@ -84,8 +85,8 @@ def test_groups_pool_names_skip_small_and_maskless_groups():
     assert "torso_fat not found" in groups.skipped["fat"]  # one of its two masks is missing
     assert "no reference label named" in groups.skipped["bowel"]
     # The threshold is "fewer than": a group of exactly min_voxels is kept.
-    assert "kidney" in evaluation.reference_groups(reference, names, tissue, min_voxels=270).masks
-    assert "kidney" not in evaluation.reference_groups(reference, names, tissue, min_voxels=271).masks
+    assert "kidney" in references.reference_groups(reference, names, tissue, min_voxels=270).masks
+    assert "kidney" not in references.reference_groups(reference, names, tissue, min_voxels=271).masks
 
 
 # --- input checks -------------------------------------------------------------------------------
@@ -99,11 +100,11 @@ def test_reference_off_the_ct_grid_is_refused(tmp_path):
     for word, volume in other.items():
         path = write_volume(tmp_path / f"{word}.nrrd", volume)
         with pytest.raises(InputError, match=word if word != "shape" else "voxels") as error:
-            evaluation.load_label_map(path, ct)
+            references.load_label_map(path, ct)
         assert "resample" in str(error.value)
     fractional = write_volume(tmp_path / "f.nrrd", ct.with_array(np.full(ct.shape, 0.5)))
     with pytest.raises(InputError, match="not a label map"):
-        evaluation.load_label_map(fractional, ct)
+        references.load_label_map(fractional, ct)
 
 
 @pytest.mark.parametrize("text, word", [
@@ -115,23 +116,23 @@ def test_bad_names_file_is_refused(tmp_path, text, word):
     if text is not None:
         path.write_text(text)
     with pytest.raises(InputError, match=word):
-        evaluation.load_names(path)
+        references.load_names(path)
 
 
 def test_slices_and_configurations_are_checked():
-    assert evaluation.parse_slices(None, 30) == (0, 30)
-    assert evaluation.parse_slices("10:", 30) == (10, 30) and evaluation.parse_slices(":5", 30) == (0, 5)
+    assert slicerange.parse_slices(None, 30) == (0, 30)
+    assert slicerange.parse_slices("10:", 30) == (10, 30) and slicerange.parse_slices(":5", 30) == (0, 5)
     for bad in ("5", "a:b", "20:10", "0:31"):
         with pytest.raises(InputError, match="--slices"):
-            evaluation.parse_slices(bad, 30)
-    paper = evaluation.configuration_settings("paper", 2, "cpu", paper_iterations=7)
+            slicerange.parse_slices(bad, 30)
+    paper = scoring.configuration_settings("paper", 2, "cpu", paper_iterations=7)
     assert (paper.mode, paper.layers, paper.channels, paper.iterations, paper.seed) == ("slice", 9, 100, 7, 2)
-    default = evaluation.configuration_settings("default", 1)
-    assert default.iterations == evaluation.CONFIGURATIONS["default"]().iterations and default.seed == 1
-    body = evaluation.configuration_settings("kmeans15-body", 0)
+    default = scoring.configuration_settings("default", 1)
+    assert default.iterations == scoring.CONFIGURATIONS["default"]().iterations and default.seed == 1
+    body = scoring.configuration_settings("kmeans15-body", 0)
     assert (body.variant, body.k, body.windows, body.body_mask) == ("kmeans", 15, ("wide",), True)
     with pytest.raises(InputError, match="unknown configuration"):
-        evaluation.configuration_settings("best", 0)
+        scoring.configuration_settings("best", 0)
 
 
 def test_new_boolean_setting_flags_default_to_the_settings():
@@ -170,12 +171,12 @@ def test_evaluate_ct_writes_tables_csv_json_and_figure(tmp_path, capsys):
     code = main(["evaluate-ct", str(ct), str(ref), "--names", str(names), "--seeds", "0", "1",
                  "--paper-iterations", "2", "-o", str(out), "--device", "cpu", "--quiet"])
     assert code == 0, capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == sorted(evaluation.REPORT_FILES.values())
+    assert sorted(p.name for p in out.iterdir()) == sorted(report.REPORT_FILES.values())
     assert (out / "evaluation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     with open(out / "evaluation.csv", newline="") as handle:
         table = list(csv.DictReader(handle))
-    assert [row["configuration"] for row in table] == list(evaluation.CONFIGURATIONS)
+    assert [row["configuration"] for row in table] == list(scoring.CONFIGURATIONS)
     groups = ["lung", "bone", "liver", "fat"]
     assert list(table[0]) == (["configuration", "title", "seeds"] + [f"best_iou_{g}" for g in groups]
                               + [f"hungarian_iou_{g}" for g in groups]
@@ -187,11 +188,11 @@ def test_evaluate_ct_writes_tables_csv_json_and_figure(tmp_path, capsys):
             assert float(row[f"hungarian_iou_{g}"]) <= float(row[f"best_iou_{g}"]) + 1e-4
     assert float(next(row for row in table if row["configuration"] == "kmeans6")["labels"]) == 6
 
-    report = json.loads((out / "evaluation.json").read_text())
-    paper = next(c for c in report["configurations"] if c["name"] == "paper")
+    written = json.loads((out / "evaluation.json").read_text())
+    paper = next(c for c in written["configurations"] if c["name"] == "paper")
     assert [run["seed"] for run in paper["runs"]] == [0, 1] and paper["settings"]["iterations"] == 2
     assert set(paper["runs"][0]["best_iou"]) == set(groups)
-    assert "skeletal_muscle not found" in report["skipped_groups"]["muscle"]
+    assert "skeletal_muscle not found" in written["skipped_groups"]["muscle"]
     text = (out / "evaluation.md").read_text()
     assert "Hungarian (one-to-one) IoU per group" in text and "muscle: not scored" in text
     assert "k-means k=15 + body mask" in text and "n/a" not in text
@@ -220,11 +221,11 @@ def test_evaluate_ct_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys,
 def test_reference_slice_consistency_matches_the_protocol():
     """The evaluation protocol quotes the reference's own adjacent-slice ARI 0.88 and identical fraction 0.95 at 3 mm:
     consistency.summary (all pixels, background included) reproduces them, so our definitions are the protocol's."""
-    ct = evaluation.read_volume(EXAMPLE / "example_ct_sm.nii.gz")
-    reference = evaluation.load_label_map(EXAMPLE / "example_seg.nii.gz", ct)
+    ct = references.read_volume(EXAMPLE / "example_ct_sm.nii.gz")
+    reference = references.load_label_map(EXAMPLE / "example_seg.nii.gz", ct)
     numbers = summary(reference)
     assert numbers["mean_ari_previous"] == pytest.approx(0.88, abs=0.01)
     assert numbers["mean_identical_fraction"] == pytest.approx(0.95, abs=0.01)
-    groups = evaluation.reference_groups(reference, evaluation.load_names(EXAMPLE / "example_seg_labels.json"),
-                                         evaluation.load_tissue_masks(EXAMPLE / "tissue_types", ct))
-    assert list(groups.masks) == [g.name for g in evaluation.GROUPS] and not groups.skipped
+    groups = references.reference_groups(reference, references.load_names(EXAMPLE / "example_seg_labels.json"),
+                                         references.load_tissue_masks(EXAMPLE / "tissue_types", ct))
+    assert list(groups.masks) == [g.name for g in references.GROUPS] and not groups.skipped

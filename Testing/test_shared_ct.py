@@ -6,8 +6,9 @@ the full table with the (slow) paper configuration is in the README.
 """
 import pytest
 
-from UnsupervisedCTSegLib.evaluation.scoring import (evaluate, load_label_map, load_names, load_tissue_masks,
-                                             reference_groups, tissue_mask_folder)
+from UnsupervisedCTSegLib.evaluation.references import (load_label_map, load_names, load_tissue_masks, reference_groups,
+                                                      tissue_mask_folder)
+from UnsupervisedCTSegLib.evaluation.scoring import evaluate
 from UnsupervisedCTSegLib.io.readers import read_volume
 
 from conftest import SHARED_DATA

@@ -3,14 +3,14 @@
 Usage: python benchmarks/ablation.py [--data ../shared/data/totalsegmentator_example] [--seeds 0 1 2]
        [--only NAME ...]
 
-Every variant runs through evaluation.evaluate (the code behind `ctseg evaluate-ct`) with the same
+Every variant runs through scoring.evaluate (the code behind `ctseg evaluate-ct`) with the same
 seeds and is scored against the TotalSegmentator reference groups; the printed markdown table is
 the one in the README's "Quality on real CT" section.
 """
 import argparse
 from pathlib import Path
 
-from UnsupervisedCTSegLib.evaluation import scoring as evaluation
+from UnsupervisedCTSegLib.evaluation import references, scoring
 from UnsupervisedCTSegLib.io.readers import read_volume
 from UnsupervisedCTSegLib.engine.settings import Settings
 
@@ -39,19 +39,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path,
                         default=Path(__file__).resolve().parents[2] / "shared/data/totalsegmentator_example")
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(evaluation.DEFAULT_SEEDS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(scoring.DEFAULT_SEEDS))
     parser.add_argument("--only", nargs="+", choices=list(VARIANTS), help="run only these variants")
     args = parser.parse_args()
     volume = read_volume(args.data / "example_ct_sm.nii.gz")
-    reference = args.data / "example_seg.nii.gz"
-    groups = evaluation.reference_groups(
-        evaluation.load_label_map(reference, volume), evaluation.load_names(args.data / "example_seg_labels.json"),
-        evaluation.load_tissue_masks(evaluation.tissue_mask_folder(reference), volume))
+    groups = references.load_reference(args.data / "example_seg.nii.gz", args.data / "example_seg_labels.json",
+                                       volume).groups
     print("| variant | " + " | ".join(groups.masks) + " | " + " | ".join(COLUMNS) + " |")
     print("|---" * (1 + len(groups.masks) + len(COLUMNS)) + "|")
     for name in args.only or VARIANTS:
-        evaluation.CONFIGURATIONS[name] = lambda overrides=VARIANTS[name]: Settings(**overrides)
-        result = evaluation.evaluate(volume, groups, (name,), args.seeds, device="cpu")
+        scoring.CONFIGURATIONS[name] = lambda overrides=VARIANTS[name]: Settings(**overrides)
+        result = scoring.evaluate(volume, groups, (name,), args.seeds, device="cpu")
         mean = result.configurations[0]["mean"]
         cells = [f"{mean['best_iou'][g]:.2f}" for g in groups.masks]
         cells += [f"{mean[c]:.3f}" if c not in ("labels", "seconds") else f"{mean[c]:.1f}" for c in COLUMNS]

@@ -106,7 +106,8 @@ def add_series_parser(sub) -> None:
 
 
 def add_evaluate_parser(sub) -> None:
-    from ..evaluation.scoring import CONFIGURATIONS, DEFAULT_SEEDS, PAPER_ITERATIONS, REPORT_FILES
+    from ..evaluation.report import REPORT_FILES
+    from ..evaluation.scoring import CONFIGURATIONS, DEFAULT_SEEDS, PAPER_ITERATIONS
 
     ev = sub.add_parser("evaluate-ct", help="score our default, the paper's configuration and k-means on a reference",
                         description=(
@@ -284,55 +285,44 @@ def command_demo(args) -> int:
 
 
 def command_evaluate(args) -> int:
-    from ..evaluation import scoring as ev
     from ..engine.device import pick_device
+    from ..evaluation import report, scoring
+    from ..evaluation.references import load_reference
     from ..io.readers import read_volume
     from ..io.writers import check_no_clash, check_output_folder
+    from .slicerange import parse_slices
 
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     if not configs or len(set(configs)) != len(configs):
         raise InputError(f"--configs '{args.configs}' names no configuration or one twice: "
-                         f"give a comma list from {','.join(ev.CONFIGURATIONS)}")
+                         f"give a comma list from {','.join(scoring.CONFIGURATIONS)}")
     if len(set(args.seeds)) != len(args.seeds):
         raise InputError(f"--seeds {' '.join(map(str, args.seeds))} repeats a seed: give distinct seeds")
     for name in configs:  # refuse unknown names and bad seeds before reading anything
         for seed in args.seeds:
-            ev.configuration_settings(name, seed, args.device, args.paper_iterations)
+            scoring.configuration_settings(name, seed, args.device, args.paper_iterations)
     output = check_output_folder(args.output, "the evaluation's tables and figure")
     pick_device(args.device)
 
     volume = read_volume(args.ct)
-    names = ev.load_names(args.names)
-    reference = ev.load_label_map(args.reference, volume)
-    mask_folder = ev.tissue_mask_folder(args.reference, args.tissue_masks)
-    tissue_masks = ev.load_tissue_masks(mask_folder, volume)
-    inputs = [*volume.files, Path(args.reference), Path(args.names)]
-    if mask_folder:
-        inputs += [p for p in Path(mask_folder).iterdir() if p.is_file()]
-    check_no_clash({f"evaluation's {kind}": output / name for kind, name in ev.REPORT_FILES.items()}, inputs,
-                   "choose another output folder with -o")
-    start, stop = ev.parse_slices(args.slices, volume.shape[0])
+    start, stop = parse_slices(args.slices, volume.shape[0])
+    reference = load_reference(args.reference, args.names, volume, args.tissue_masks, (start, stop))
+    check_no_clash({f"evaluation's {kind}": output / name for kind, name in report.REPORT_FILES.items()},
+                   [*volume.files, *reference.files], "choose another output folder with -o")
     volume = volume.slab(start, stop)
-    reference = reference[start:stop]
-    tissue_masks = {k: (None if m is None else m[start:stop]) for k, m in tissue_masks.items()}
-    groups = ev.reference_groups(reference, names, tissue_masks)
-    if not groups.masks:
-        reasons = "; ".join(f"{g}: {why}" for g, why in groups.skipped.items())
-        raise InputError(f"no reference group can be scored ({reasons}): check that --names belongs to REFERENCE "
-                         "and that --slices covers the anatomy")
     inputs = {"title": Path(args.ct).name, "ct": str(args.ct), "reference": str(args.reference),
               "names": str(args.names),
-              "tissue_masks": str(mask_folder) if mask_folder else "none found", "shape": list(volume.shape),
-              "spacing": list(volume.spacing), "slices": f"{start}:{stop}", "device": args.device or "auto",
-              "paper_iterations": args.paper_iterations}
+              "tissue_masks": str(reference.mask_folder) if reference.mask_folder else "none found",
+              "shape": list(volume.shape), "spacing": list(volume.spacing), "slices": f"{start}:{stop}",
+              "device": args.device or "auto", "paper_iterations": args.paper_iterations}
     progress = _EvaluationProgress(args.quiet)
     try:
-        result = ev.evaluate(volume, groups, configs, args.seeds, args.device, args.paper_iterations,
-                             progress=progress, on_run=progress.on_run, inputs=inputs)
+        result = scoring.evaluate(volume, reference.groups, configs, args.seeds, args.device, args.paper_iterations,
+                                  progress=progress, on_run=progress.on_run, inputs=inputs)
     finally:
         progress.close()
-    paths = ev.write_report(output, result, final=True)
-    print(ev.markdown_report(result).split("## Definitions")[0].rstrip())
+    paths = report.write_report(output, result, final=True)
+    print(report.markdown_report(result).split("## Definitions")[0].rstrip())
     print_paths(paths)
     return 0
 
@@ -392,7 +382,7 @@ def command_sweep(args) -> int:
 
 
 def command_series(args) -> int:
-    from ..evaluation.figures import series_figure
+    from .figureseries import series_figure
 
     bar = ProgressBar(args.quiet or args.labels is not None)
     try:

@@ -26,7 +26,7 @@ pixels):
    geodesic dilation from the body, at most OPENING_MM far, only into voxels above DENSE_HU
    (-150 HU: fat, skin, muscle). Limiting the distance keeps a table or gown that still touches
    the skin to a stub; limiting the HU keeps the cushion's denser specks out.
-5. Partial-volume rim: a voxel above AIR_HU (-500) that touches both the body and clear air
+5. Partial-volume rim: a voxel above SKIN_OUTLINE_HU (-500) that touches both the body and clear air
    (HU <= CLEAR_AIR_HU, -600) is half skin, half air, and is added, so the outline lies on the
    -500 HU level as with a plain threshold. A cushion voxel of the same HU touches the body but
    lies within more cushion, not clear air, and stays out.
@@ -50,7 +50,7 @@ from scipy import ndimage
 
 TISSUE_HU = -225.0  # soft tissue (fat and denser) is above; air, foam and cushions below
 DENSE_HU = -150.0  # the outline is regrown (step 4) only into voxels denser than this
-AIR_HU = -500.0  # half way from air to tissue: where the skin outline lies
+SKIN_OUTLINE_HU = -500.0  # half way from air to tissue: where the skin outline lies
 CLEAR_AIR_HU = -600.0  # the air beside a partial-volume skin voxel is below this
 OPENING_MM = 3.0  # radius of the disk that cuts thin table, cushion and clothing connections
 
@@ -105,7 +105,7 @@ def body_mask(hu: np.ndarray, spacing: tuple, *, tissue_hu: float = TISSUE_HU,
         dense = slab > DENSE_HU
         for _ in range(regrow_steps):
             grown = _dilate(grown, 0, 0, 1) & dense | grown
-        rim = (slab > AIR_HU) & ~grown
+        rim = (slab > SKIN_OUTLINE_HU) & ~grown
         rim &= _dilate(grown, 0, 0, 1)
         rim &= _dilate(slab <= CLEAR_AIR_HU, 0, 0, 1)
         body[z][box] = _fill_holes(grown | rim)

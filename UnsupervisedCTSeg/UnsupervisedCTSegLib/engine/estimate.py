@@ -24,14 +24,13 @@ import numpy as np
 import torch
 
 from .device import pick_device, runs_on_gpu
+from .bodymask import body_mask
 from .kmeans import FIT_ITERATIONS, FIT_SAMPLE
 from .memory import reuse_freed_memory
 from .windows import window_channels
 from .settings import Settings
-from .superpixels import slic_slices
 from .tissues import renumber_by_hu
-from .training import (build_model, cluster_labels, continuity_weights, inference_batch, make_optimizer,
-                       network_input, slab_planes, train_step)
+from .training import SeriesTraining, SliceTraining, build_model, inference_batch, label_slices
 from .volume import Volume
 
 CALIBRATION_STEPS = 2  # timed training steps, after one untimed warm-up step
@@ -49,6 +48,8 @@ class Calibration:
     inference_per_slice: float  # one forward pass of one whole slice without gradients, with argmax
     finish_per_voxel: float = 0.0  # renumbering and naming the labels at the end of the run
     superpixels_per_slice: float = 0.0  # SLIC on one slice (superpixel variant only)
+    warm_start_per_point: float = 0.0  # volume mode: fitting the warm start's k-means, per voxel fitted
+    body_mask_per_voxel: float = 0.0  # finding the body, when the run has a body mask
     kmeans_per_point: float = 0.0  # k-means variant: seconds per point per assignment pass
 
 
@@ -82,14 +83,15 @@ def extrapolate(calibration: Calibration, shape: tuple, settings: Settings) -> f
     """Seconds for a run on a volume of `shape` (z, y, x) from measured piece costs.
 
     Slice mode: per slice a fresh network, T steps on the whole slice and one labelling pass.
-    Volume mode: T steps on mini-batches, then two passes over every slice (BatchNorm statistics,
-    then labelling). k-means: a fit on at most FIT_SAMPLE points plus one assignment of every
-    voxel. Every variant ends with renumbering the labels over the whole volume.
+    Volume mode: the warm start's k-means fit, T steps on mini-batches, then two passes over every
+    slice (BatchNorm statistics, then labelling). k-means: a fit on at most FIT_SAMPLE points plus
+    one assignment of every voxel. Every network run starts with the body mask, when it has one, and
+    ends with renumbering the labels over the whole volume.
     """
     depth, height, width = shape
     voxels = depth * height * width
     c = calibration
-    finish = c.finish_per_voxel * voxels
+    finish = c.finish_per_voxel * voxels + c.body_mask_per_voxel * voxels
     if settings.variant == "kmeans":
         fit_points = min(voxels, FIT_SAMPLE)
         return finish + c.kmeans_per_point * (fit_points * (FIT_ITERATIONS + settings.k) + voxels)
@@ -97,17 +99,16 @@ def extrapolate(calibration: Calibration, shape: tuple, settings: Settings) -> f
     if settings.mode == "slice":
         per_slice = c.setup + settings.iterations * c.train_step + c.inference_per_slice
         return finish + superpixels + depth * per_slice
-    return finish + superpixels + c.setup + settings.iterations * c.train_step + 2 * depth * c.inference_per_slice
+    warm_start = c.warm_start_per_point * min(voxels, FIT_SAMPLE)
+    return (finish + superpixels + warm_start + c.setup + settings.iterations * c.train_step
+            + 2 * depth * c.inference_per_slice)
 
 
 def _calibrate_network(volume: Volume, settings: Settings, device) -> Calibration:
-    """Time model building, a few training steps and one inference pass with the run's functions."""
+    """Time the run's own training step (training.SliceTraining or SeriesTraining) and labelling pass."""
     hu = volume.hu
     depth, height, width = hu.shape
     build_model(settings, device)  # first use pays one-off library start-up; not part of a run
-    started = time.perf_counter()
-    build_model(settings, device)
-    setup = time.perf_counter() - started
 
     if settings.mode == "slice":  # a whole slice per step
         count, ch, cw = 1, height, width
@@ -118,25 +119,28 @@ def _calibrate_network(volume: Volume, settings: Settings, device) -> Calibratio
     real_pixels = count * ch * cw
 
     def timed(scale: float) -> tuple:
-        """(seconds per step, SLIC seconds per pixel) on a centre crop holding `scale` of the pixels."""
+        """(seconds per step, one-off seconds) on a centre crop holding `scale` of the pixels."""
         side = math.sqrt(scale)
         return _time_training(_centre_batch(hu, count, max(4, round(ch * side)), max(4, round(cw * side))),
-                              settings, device)
+                              settings, device, volume.spacing)
 
     if real_pixels <= TRAIN_PIXELS:
-        train_seconds, slic_per_pixel = timed(1.0)
+        train_seconds, once = timed(1.0)
     else:  # two crops, a quarter and all of the budget: cost grows as pixels ** exponent
         small, _ = timed(TRAIN_PIXELS / 4 / real_pixels)
-        big, slic_per_pixel = timed(TRAIN_PIXELS / real_pixels)
+        big, once = timed(TRAIN_PIXELS / real_pixels)
         ratio = real_pixels / TRAIN_PIXELS
         if big * ratio < FAST_STEP_SECONDS:  # fast device: the real shape costs little to time
-            train_seconds, slic_per_pixel = timed(1.0)
+            train_seconds, once = timed(1.0)
         else:  # at least linear (every pixel is convolved); capped so one noisy timing cannot explode it
             exponent = float(np.clip(math.log(max(big, 1e-9) / max(small, 1e-9)) / math.log(4), 1.0, 1.5))
             train_seconds = big * ratio ** exponent
     inference, finish = _time_inference(hu, settings, device)
-    return Calibration(setup, train_seconds, inference, finish_per_voxel=finish,
-                       superpixels_per_slice=slic_per_pixel * height * width)
+    slice_pixels = once["pixels"] / once["slices"]
+    return Calibration(once["model"], train_seconds, inference, finish_per_voxel=finish,
+                       superpixels_per_slice=once["superpixels"] / slice_pixels * height * width,
+                       warm_start_per_point=once["warm_start"] / max(1, once["points"]),
+                       body_mask_per_voxel=once["body_mask"] / once["pixels"])
 
 
 def _centre_batch(hu: np.ndarray, count: int, ch: int, cw: int) -> np.ndarray:
@@ -145,51 +149,54 @@ def _centre_batch(hu: np.ndarray, count: int, ch: int, cw: int) -> np.ndarray:
     ch, cw = min(ch, height), min(cw, width)
     first = max(0, depth // 2 - count // 2)
     y0, x0 = (height - ch) // 2, (width - cw) // 2
-    return hu[first:first + count, y0:y0 + ch, x0:x0 + cw]
+    return np.ascontiguousarray(hu[first:first + count, y0:y0 + ch, x0:x0 + cw])
 
 
-def _time_training(batch: np.ndarray, settings: Settings, device) -> tuple:
-    """(seconds per training iteration, SLIC seconds per pixel) for a fresh network on `batch`.
+def _time_training(batch: np.ndarray, settings: Settings, device, spacing) -> tuple:
+    """(seconds per training iteration, one-off seconds) for a fresh network on `batch`.
 
-    One step is what an iteration of the training loops does: windowed input, continuity weights,
-    one SGD step through training.train_step, and reading loss and label count back.
+    The batch goes through what the run does: its body mask when the run has one, then the
+    training loop's own object and step. In volume mode the warm start's steps (towards k-means
+    targets) and the self-training steps are timed apart and weighted by their share of T.
     """
-    model = build_model(settings, device)
-    model.train()
-    optimizer = make_optimizer(model, settings)
-    segments, slic_per_pixel = None, 0.0
-    if settings.variant == "superpixel":
-        t0 = time.perf_counter()
-        ids = slic_slices(window_channels(batch, settings.windows).numpy(), settings.superpixels,
-                          settings.compactness)
-        slic_per_pixel = (time.perf_counter() - t0) / batch.size
-        ids += (np.arange(len(batch)) * (ids.max() + 1))[:, None, None]  # unique per slice, as the run does
-        segments = torch.from_numpy(ids).to(device)
+    started = time.perf_counter()
+    body = body_mask(batch, spacing) if settings.body_mask else None
+    once = {"body_mask": time.perf_counter() - started, "pixels": batch.size, "slices": len(batch)}
+    if body is not None and not body.any():
+        body = None  # a crop of pure air: time the step as if it held tissue
+    if settings.mode == "slice":
+        training = SliceTraining(batch, 0, settings, device, body)
+        once.update(training.seconds, warm_start=0.0, points=0)
+        step_kinds = {False: 1.0}
+        run = lambda warm: training.step()  # noqa: E731
+    else:
+        training = SeriesTraining(batch, settings, device, body, spacing)
+        once.update(training.seconds, points=min(FIT_SAMPLE, int(body.sum()) if body is not None else batch.size))
+        zs, box = np.arange(len(batch)), (0, 0) + batch.shape[1:]
+        warm_share = training.warm_iterations / settings.iterations
+        step_kinds = {True: warm_share, False: 1.0 - warm_share}
+        run = lambda warm: training.step(zs, box, warm)  # noqa: E731
 
-    def step():
-        x = network_input(_planes(batch, settings), settings, device)
-        weights = continuity_weights(batch, settings, device)
-        loss, n_labels, _ = train_step(model, optimizer, x, settings, segments, weights)
-        float(loss), int(n_labels)  # the loops read both every iteration (a device sync on a GPU)
-
-    step()  # warm-up: first-call allocations and kernel selection are not part of a real step
-    t0 = time.perf_counter()
-    for _ in range(CALIBRATION_STEPS):
-        step()
-    return (time.perf_counter() - t0) / CALIBRATION_STEPS, slic_per_pixel
-
-
-def _planes(batch: np.ndarray, settings: Settings) -> np.ndarray:
-    """The batch as the loops feed it: each slice with its z_context neighbours."""
-    return slab_planes(batch, np.arange(len(batch)), (0, 0) + batch.shape[1:], settings.z_context)
+    seconds = 0.0
+    for warm, share in step_kinds.items():
+        if not share:
+            continue
+        loss, n_labels = run(warm)  # warm-up: first-call allocations and kernel selection are not part of a run
+        float(loss), int(n_labels)
+        started = time.perf_counter()
+        for _ in range(CALIBRATION_STEPS):
+            loss, n_labels = run(warm)
+            float(loss), int(n_labels)  # the loops read both every iteration (a device sync on a GPU)
+        seconds += share * (time.perf_counter() - started) / CALIBRATION_STEPS
+    return seconds, once
 
 
 def _time_inference(hu: np.ndarray, settings: Settings, device) -> tuple:
     """(seconds per whole slice of labelling, seconds per voxel of final renumbering).
 
-    Times one inference batch of real slices (at most INFERENCE_PIXELS pixels; a centre crop of
-    larger slices, scaled by pixel count, since a forward pass without gradients is memory-light
-    and close to linear in pixels).
+    Times one inference batch of real slices through training.label_slices (at most
+    INFERENCE_PIXELS pixels; a centre crop of larger slices, scaled by pixel count, since a forward
+    pass without gradients is memory-light and close to linear in pixels).
     """
     depth, height, width = hu.shape
     slices = max(1, min(inference_batch(settings, height, width), depth, INFERENCE_PIXELS // (height * width)))
@@ -198,11 +205,10 @@ def _time_inference(hu: np.ndarray, settings: Settings, device) -> tuple:
     batch = _centre_batch(hu, slices, max(4, round(height * side)), max(4, round(width * side)))
     model = build_model(settings, device)
     model.eval()
-    with torch.no_grad():
-        model(network_input(_planes(batch[:1, :16, :16], settings), settings, device))  # warm-up of the eval path
-        t0 = time.perf_counter()
-        clusters = cluster_labels(model(network_input(_planes(batch, settings), settings, device))).to(torch.int16).cpu().numpy()
-        per_slice = (time.perf_counter() - t0) / len(batch) * (height * width) / batch[0].size
+    label_slices(model, batch[:1, :16, :16], [0], settings, device)  # warm-up of the eval path
+    t0 = time.perf_counter()
+    clusters = label_slices(model, batch, np.arange(len(batch)), settings, device)
+    per_slice = (time.perf_counter() - t0) / len(batch) * (height * width) / batch[0].size
     t0 = time.perf_counter()
     renumber_by_hu(clusters, batch)
     finish = (time.perf_counter() - t0) / batch.size

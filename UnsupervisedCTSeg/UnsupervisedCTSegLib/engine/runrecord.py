@@ -1,26 +1,43 @@
-"""The run record: everything needed to know how a labelmap was made and to make it again."""
+"""The run record: everything needed to know how a labelmap was made and to make it again.
+
+Built here as plain data; writing it to a file is the io layer's job (io/outputs.py), and the Slicer
+adapter keeps it on the segmentation node.
+"""
 from __future__ import annotations
 
-import json
 import platform
 import sys
 from datetime import datetime, timezone
+from importlib import metadata
 
 import numpy as np
 import torch
 
 from .. import __version__
-from ..io.writers import atomic_output
 
 
 def versions() -> dict:
     import scipy
     import skimage
-    import SimpleITK
 
-    return {"UnsupervisedCTSeg": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
-            "numpy": np.__version__, "scipy": scipy.__version__, "scikit-image": skimage.__version__,
-            "SimpleITK": SimpleITK.Version_VersionString(), "platform": platform.platform()}
+    found = {"UnsupervisedCTSeg": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
+             "numpy": np.__version__, "scipy": scipy.__version__, "scikit-image": skimage.__version__}
+    simpleitk = _installed_version("SimpleITK")  # the readers' and writers' library, not the engine's
+    if simpleitk:
+        found["SimpleITK"] = simpleitk
+    found["platform"] = platform.platform()
+    return found
+
+
+def _installed_version(package: str) -> str:
+    """A package's version without importing it: from the module when already loaded, else from pip."""
+    module = sys.modules.get(package)
+    if module is not None and hasattr(module, "Version_VersionString"):
+        return module.Version_VersionString()
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:  # Slicer bundles SimpleITK without pip's metadata
+        return ""
 
 
 def make_record(volume, settings, device: str, trace, tissues, wall_seconds: float) -> dict:
@@ -40,9 +57,3 @@ def make_record(volume, settings, device: str, trace, tissues, wall_seconds: flo
         "labels": [t.as_dict() for t in tissues],
         "wall_seconds": round(wall_seconds, 3),
     }
-
-
-def write_record(path, record: dict) -> None:
-    with atomic_output(path) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(record, f, indent=1)

@@ -5,6 +5,7 @@ response map against its own argmax, stop at T iterations or at minLabels.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -15,7 +16,7 @@ from .errors import Cancelled
 from .kmeans import FIT_SAMPLE, assign, kmeans
 from .losses import edge_weights, edge_weights_z, total_loss, z_continuity_loss
 from .model import FeatureClusteringNet
-from .windows import window_channels
+from .windows import AIR_HU, window_channels
 from .settings import Settings
 from .superpixels import majority_vote, slic_slices
 
@@ -33,7 +34,6 @@ class Trace:
 Report = Callable[[float, int, int, float, str], None]
 
 
-AIR_HU = -1000.0  # what the network sees outside the body mask
 IGNORE = -1  # target value of pixels outside the body: no loss, no label count
 
 
@@ -66,7 +66,7 @@ def cluster_labels(response: torch.Tensor) -> torch.Tensor:
 
 def slab_planes(hu: np.ndarray, zs, box, z_context: int, body=None) -> np.ndarray:
     """HU of slices `zs` cropped to box (y, x, h, w) with z_context neighbours each side:
-    (B, 2c+1, h, w), the volume's edge slices repeated; air outside the body."""
+    (B, 2c+1, h, w), the volume's edge slices repeated; air (AIR_HU) outside the body."""
     y, x, h, w = box
     idx = np.clip(np.asarray(zs)[:, None] + np.arange(-z_context, z_context + 1)[None], 0, hu.shape[0] - 1)
     planes = hu[idx, y:y + h, x:x + w]
@@ -133,6 +133,46 @@ def check(cancel) -> None:
         raise Cancelled("segmentation cancelled")
 
 
+class SliceTraining:
+    """One slice's network and everything its iterations reuse: the input, the continuity weights, the
+    body targets and the superpixels. The papers' protocol trains one of these per slice; the run-time
+    estimate times the same `step`, and reads in `seconds` how long the one-off parts took."""
+
+    def __init__(self, hu: np.ndarray, z: int, settings: Settings, device, body=None, colour=None):
+        started = time.perf_counter()
+        height, width = hu.shape[1:]
+        whole = (0, 0, height, width)
+        self.settings, self.device = settings, device
+        self.model = build_model(settings, device, 0 if colour is None else 3)
+        self.model.train()
+        self.optimizer = make_optimizer(self.model, settings)
+        planes = slab_planes(hu, [z], whole, settings.z_context, body)
+        if colour is None:
+            self.x = network_input(planes, settings, device)
+        else:
+            x = torch.from_numpy(np.ascontiguousarray(colour[z].transpose(2, 0, 1)[None])).to(device)
+            self.x = x.contiguous(memory_format=memory_format(device))
+        self.weights = continuity_weights(planes[:, settings.z_context], settings, device)
+        self.inside = body_targets(body, [z], whole, device)
+        self.seconds = {"model": time.perf_counter() - started, "superpixels": 0.0}
+        self.segments = None
+        if settings.variant == "superpixel":
+            started = time.perf_counter()
+            self.segments = torch.from_numpy(slic_slices(self.x[0, :, None].cpu().numpy(), settings.superpixels,
+                                                         settings.compactness, lab=colour is not None)).to(device)
+            self.seconds["superpixels"] = time.perf_counter() - started
+
+    def step(self):
+        """One SGD step; (loss, label count) as device tensors."""
+        loss, n_labels, _ = train_step(self.model, self.optimizer, self.x, self.settings, self.segments,
+                                       self.weights, self.inside)
+        return loss, n_labels
+
+    def labels(self) -> np.ndarray:
+        with torch.no_grad():
+            return cluster_labels(self.model(self.x))[0].cpu().numpy()
+
+
 def segment_slices(hu: np.ndarray, settings: Settings, device, report: Report, cancel, body=None,
                    colour=None) -> tuple:
     """The papers' protocol: a fresh network trained on each axial slice; labels = final argmax.
@@ -141,29 +181,14 @@ def segment_slices(hu: np.ndarray, settings: Settings, device, report: Report, c
     raw channel index, stacked. `colour` (z, y, x, 3) in [0, 1] replaces the HU windows as the
     network's input for photographs; their superpixels are then computed in Lab, as the papers did.
     """
-    depth, height, width = hu.shape
+    depth = hu.shape[0]
     clusters = np.empty(hu.shape, np.int16)  # q <= 1024 fits; a quarter of int64
     trace = Trace()
-    whole = (0, 0, height, width)
     for z in range(depth):
-        model = build_model(settings, device, 0 if colour is None else 3)
-        model.train()
-        optimizer = make_optimizer(model, settings)
-        planes = slab_planes(hu, [z], whole, settings.z_context, body)
-        if colour is None:
-            x = network_input(planes, settings, device)
-        else:
-            x = torch.from_numpy(np.ascontiguousarray(colour[z].transpose(2, 0, 1)[None])).to(device)
-            x = x.contiguous(memory_format=memory_format(device))
-        weights = continuity_weights(planes[:, settings.z_context], settings, device)
-        inside = body_targets(body, [z], whole, device)
-        segments = None
-        if settings.variant == "superpixel":
-            segments = torch.from_numpy(slic_slices(x[0, :, None].cpu().numpy(), settings.superpixels,
-                                                    settings.compactness, lab=colour is not None)).to(device)
+        training = SliceTraining(hu, z, settings, device, body, colour)
         for it in range(settings.iterations):
             check(cancel)
-            loss, n_labels, _ = train_step(model, optimizer, x, settings, segments, weights, inside)
+            loss, n_labels = training.step()
             loss, n_labels = float(loss), int(n_labels)
             trace.loss.append(loss)
             trace.labels.append(n_labels)
@@ -171,8 +196,7 @@ def segment_slices(hu: np.ndarray, settings: Settings, device, report: Report, c
             report((z + (it + 1) / settings.iterations) / depth, it + 1, n_labels, loss, f"slice {z + 1}/{depth}")
             if n_labels <= settings.min_labels:
                 break
-        with torch.no_grad():
-            clusters[z] = cluster_labels(model(x))[0].cpu().numpy()
+        clusters[z] = training.labels()
     trace.stop_reason = "per slice: T iterations or minLabels"
     return clusters, trace
 
@@ -208,6 +232,67 @@ def warm_targets(centre_planes: np.ndarray, centres, settings: Settings, device)
     return assign(flat, centres).reshape(centre_planes.shape)
 
 
+class SeriesTraining:
+    """One network for the whole series and everything its iterations reuse: the optimizer, the
+    superpixels, the warm start's k-means centres, the crop size and the through-plane scale.
+
+    `step` is one training iteration, the one the run makes and the one the run-time estimate
+    times. `seconds` keeps how long the one-off parts took (the estimate reads it).
+    """
+
+    def __init__(self, hu: np.ndarray, settings: Settings, device, body=None, spacing=(1.0, 1.0, 1.0)):
+        started = time.perf_counter()
+        depth, height, width = hu.shape
+        self.hu, self.body, self.settings, self.device = hu, body, settings, device
+        self.model = build_model(settings, device)
+        self.model.train()
+        self.optimizer = make_optimizer(self.model, settings)
+        self.seconds = {"model": time.perf_counter() - started, "superpixels": 0.0, "warm_start": 0.0}
+        self.segments = None
+        if settings.variant == "superpixel":
+            started = time.perf_counter()
+            self.segments = slic_slices(window_channels(hu, settings.windows).numpy(), settings.superpixels,
+                                        settings.compactness)
+            self.segments += (np.arange(depth) * (self.segments.max() + 1))[:, None, None]
+            self.seconds["superpixels"] = time.perf_counter() - started
+        self.warm_iterations = warm_start_iterations(settings)
+        self.centres = None
+        if self.warm_iterations:
+            started = time.perf_counter()
+            self.centres = warm_start_centres(hu, body, settings, device)
+            self.seconds["warm_start"] = time.perf_counter() - started
+        self.batch = min(settings.batch_slices, depth)
+        self.crop = (min(settings.train_size or height, height), min(settings.train_size or width, width))
+        self.bounds = body_box(body, height, width)
+        self.z_scale = min(float(np.mean(spacing[:2])) / float(spacing[2]), 1.0)  # thick slices: weaker z pull
+
+    def draw(self, rng: np.random.Generator) -> tuple:
+        """A random mini-batch: `batch` consecutive slices and one crop box overlapping the body."""
+        depth, height, width = self.hu.shape
+        (ch, cw), (y0, y1, x0, x1) = self.crop, self.bounds
+        start = int(rng.integers(0, depth - self.batch + 1))
+        zs = np.arange(start, start + self.batch)
+        return zs, (_crop_start(rng, y0, y1, ch, height), _crop_start(rng, x0, x1, cw, width), ch, cw)
+
+    def step(self, zs, box, warm: bool):
+        """One SGD step on slices `zs` cropped to `box`, towards the k-means targets when `warm`;
+        (loss, label count) as device tensors."""
+        settings, device, c = self.settings, self.device, self.settings.z_context
+        planes = slab_planes(self.hu, zs, box, c, self.body)
+        segments = None
+        if self.segments is not None:
+            y, x, h, w = box
+            segments = torch.from_numpy(self.segments[zs, y:y + h, x:x + w]).to(device)
+        target = warm_targets(planes[:, c], self.centres, settings, device) if warm else None
+        z_weight = None
+        if settings.mu_z and len(zs) > 1:
+            z_weight = self.z_scale * edge_weights_z(torch.as_tensor(planes[:, c], device=device), settings.edge_hu)
+        loss, n_labels, _ = train_step(self.model, self.optimizer, network_input(planes, settings, device), settings,
+                                       segments, continuity_weights(planes[:, c], settings, device),
+                                       body_targets(self.body, zs, box, device), z_weight, target)
+        return loss, n_labels
+
+
 def segment_series(hu: np.ndarray, settings: Settings, device, report: Report, cancel,
                    rng: np.random.Generator, body=None, spacing=(1.0, 1.0, 1.0)) -> tuple:
     """One network for the whole series, so a label means one tissue on every slice.
@@ -220,60 +305,40 @@ def segment_series(hu: np.ndarray, settings: Settings, device, report: Report, c
     Then every slice is labelled with the same weights.
     """
     depth, height, width = hu.shape
-    model = build_model(settings, device)
-    model.train()
-    optimizer = make_optimizer(model, settings)
-    segments = None
-    if settings.variant == "superpixel":
-        segments = slic_slices(window_channels(hu, settings.windows).numpy(), settings.superpixels,
-                               settings.compactness)
-        segments += (np.arange(depth) * (segments.max() + 1))[:, None, None]
-    warm_iterations = warm_start_iterations(settings)
-    centres = warm_start_centres(hu, body, settings, device) if warm_iterations else None
+    training = SeriesTraining(hu, settings, device, body, spacing)
     trace = Trace(stop_reason="T iterations")
-    batch = min(settings.batch_slices, depth)
-    y0, y1, x0, x1 = body_box(body, height, width)
-    ch = min(settings.train_size or height, height)
-    cw = min(settings.train_size or width, width)
-    z_scale = min(float(np.mean(spacing[:2])) / float(spacing[2]), 1.0)  # thick slices: weaker z pull
-    c = settings.z_context
     train_share = 0.9
     for it in range(settings.iterations):
         check(cancel)
-        start = int(rng.integers(0, depth - batch + 1))
-        zs = np.arange(start, start + batch)
-        box = (_crop_start(rng, y0, y1, ch, height), _crop_start(rng, x0, x1, cw, width), ch, cw)
-        planes = slab_planes(hu, zs, box, c, body)
-        seg = None
-        if segments is not None:
-            seg = torch.from_numpy(segments[zs, box[0]:box[0] + ch, box[1]:box[1] + cw]).to(device)
-        warm = warm_targets(planes[:, c], centres, settings, device) if it < warm_iterations else None
-        z_weight = None
-        if settings.mu_z and batch > 1:
-            z_weight = z_scale * edge_weights_z(torch.as_tensor(planes[:, c], device=device), settings.edge_hu)
-        loss, n_labels, _ = train_step(model, optimizer, network_input(planes, settings, device), settings, seg,
-                                       continuity_weights(planes[:, c], settings, device),
-                                       body_targets(body, zs, box, device), z_weight, warm)
+        zs, box = training.draw(rng)
+        loss, n_labels = training.step(zs, box, warm=it < training.warm_iterations)
         loss, n_labels = float(loss), int(n_labels)
         trace.loss.append(loss)
         trace.labels.append(n_labels)
         report(train_share * (it + 1) / settings.iterations, it + 1, n_labels, loss, "training")
-        if n_labels <= settings.min_labels and it >= warm_iterations:
+        if n_labels <= settings.min_labels and it >= training.warm_iterations:
             trace.stop_reason = f"minLabels reached at iteration {it + 1}"
             break
+    model = training.model
     step = inference_batch(settings, height, width)
     recalibrate_batchnorm(model, hu, settings, device, step, cancel, body)
     clusters = np.empty(hu.shape, np.int16)  # q <= 1024 fits; a quarter of int64
-    whole = (0, 0, height, width)
-    with torch.no_grad():
-        for start in range(0, depth, step):
-            check(cancel)
-            zs = np.arange(start, min(depth, start + step))
-            response = model(network_input(slab_planes(hu, zs, whole, c, body), settings, device))
-            clusters[zs] = cluster_labels(response).cpu().numpy()
-            report(train_share + (1 - train_share) * (zs[-1] + 1) / depth, len(trace.loss),
-                   trace.labels[-1], trace.loss[-1], "labelling slices")
+    for start in range(0, depth, step):
+        check(cancel)
+        zs = np.arange(start, min(depth, start + step))
+        clusters[zs] = label_slices(model, hu, zs, settings, device, body)
+        report(train_share + (1 - train_share) * (zs[-1] + 1) / depth, len(trace.loss),
+               trace.labels[-1], trace.loss[-1], "labelling slices")
     return clusters, trace
+
+
+def label_slices(model, hu: np.ndarray, zs, settings: Settings, device, body=None) -> np.ndarray:
+    """Labels (len(zs), H, W) of whole slices `zs` by a trained network in eval mode."""
+    height, width = hu.shape[1:]
+    with torch.no_grad():
+        response = model(network_input(slab_planes(hu, zs, (0, 0, height, width), settings.z_context, body),
+                                       settings, device))
+        return cluster_labels(response).to(torch.int16).cpu().numpy()
 
 
 def _crop_start(rng, low: int, high: int, size: int, extent: int) -> int:

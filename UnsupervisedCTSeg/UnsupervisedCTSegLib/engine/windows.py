@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
+AIR_HU = -1000.0  # air, by the definition of the Hounsfield scale
+# The radiologists' abdominal window: fat, fluid, organs and contrast, each a step of grey apart.
+# An input channel here, and the grey under the labels in every picture and in Slicer's display.
+SOFT_TISSUE_WINDOW = (-160.0, 240.0)
+
 # name -> (low HU, high HU) mapped to 0 and 1.
 WINDOWS = {
-    "wide": (-1000.0, 1000.0),  # whole body: air, lung, soft tissue, bone
-    "lung": (-1000.0, -300.0),  # air against aerated lung
+    "wide": (AIR_HU, 1000.0),  # whole body: air, lung, soft tissue, bone
+    "lung": (AIR_HU, -300.0),  # air against aerated lung
     "fat": (-200.0, 0.0),  # fat against water and partial volume
-    "soft": (-160.0, 240.0),  # the radiologists' abdominal window: fat, fluid, organs, contrast
+    "soft": SOFT_TISSUE_WINDOW,
     "bone": (100.0, 1100.0),  # contrast-enhanced vessels against cancellous and cortical bone
 }
 

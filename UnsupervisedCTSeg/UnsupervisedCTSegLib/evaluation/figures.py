@@ -8,14 +8,12 @@ overview, so it works headless and inside Slicer.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
-from ..engine.errors import InputError
-from ..io.writers import atomic_output, check_no_clash, check_output_file
+from ..engine.windows import SOFT_TISSUE_WINDOW
+from ..io.writers import atomic_output
 
-CT_WINDOW = (-160.0, 240.0)  # HU shown in grey under the labels
 LABEL_ALPHA = 0.75
 
 
@@ -35,7 +33,7 @@ def label_lut(top: int, alpha: float = LABEL_ALPHA) -> np.ndarray:
 
 def _show(ax, hu, labels, lut, spacing, title: str = "") -> None:
     aspect = spacing[1] / spacing[0]
-    ax.imshow(hu, cmap="gray", vmin=CT_WINDOW[0], vmax=CT_WINDOW[1], interpolation="nearest", aspect=aspect)
+    ax.imshow(hu, cmap="gray", vmin=SOFT_TISSUE_WINDOW[0], vmax=SOFT_TISSUE_WINDOW[1], interpolation="nearest", aspect=aspect)
     if labels is not None:
         ax.imshow(lut[np.asarray(labels, np.int64)], interpolation="nearest", aspect=aspect)
     if title:
@@ -125,42 +123,3 @@ def save_figure(figure, path, dpi: int = 110, final: bool = False) -> Path:
     with atomic_output(path, final) as tmp:
         figure.savefig(tmp, format="png", dpi=dpi)
     return path
-
-
-def default_series(depth: int, count: int = 6) -> tuple:
-    """`count` consecutive slices around the middle (all of them when there are fewer)."""
-    count = min(count, depth)
-    start = max(0, depth // 2 - count // 2)
-    return start, start + count
-
-
-def series_figure(ct, output, settings, slices: Optional[str] = None, labels: Optional[str] = None,
-                  spacing=None, dl_info=None, series=None, progress=None) -> Path:
-    """`ctseg figure-series`: segment CT through engine.segment (or read `labels`) and draw the series."""
-    from .scoring import load_label_map, parse_slices
-    from ..io.readers import read_volume
-
-    output = Path(output)
-    if output.suffix.lower() != ".png":
-        raise InputError(f"figure '{output}' is not a .png path: give e.g. -o series.png")
-    check_output_file(output, "the figure")
-    volume = read_volume(ct, spacing=spacing, dl_info=dl_info, series=series)
-    check_no_clash({"figure": output}, [*volume.files, *([Path(labels)] if labels else [])],
-                   "choose another name or folder for the figure")
-    start, stop = parse_slices(slices, volume.shape[0]) if slices else default_series(volume.shape[0])
-    if labels is not None:
-        label_map = load_label_map(labels, volume, "label map")
-        how = f"labels from {Path(labels).name}"
-    else:
-        from ..engine.run import segment
-
-        if settings.mode == "slice":  # a network per slice: the other slices do not change these clusters
-            label_map = np.zeros(volume.shape, np.uint16)
-            label_map[start:stop] = segment(volume.slab(start, stop), settings, progress=progress).labels
-        else:  # one network for the series: it learns from every slice
-            label_map = segment(volume, settings, progress=progress).labels
-        how = (f"{settings.variant}, {settings.mode} mode, M={settings.layers}, θ={settings.theta:g}, "
-               f"μ={settings.mu:g}, T={settings.iterations}, seed {settings.seed}")
-    figure = draw_series(volume.hu[start:stop], label_map[start:stop], start, volume.spacing,
-                         f"{Path(ct).name}: axial slices {start}-{stop - 1}; {how}")
-    return save_figure(figure, output, final=True)

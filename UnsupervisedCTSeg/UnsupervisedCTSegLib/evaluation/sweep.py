@@ -15,6 +15,7 @@ from typing import Optional
 import numpy as np
 
 from ..engine.errors import InputError
+from .references import MIN_GROUP_VOXELS, load_reference
 from .resultlog import ResultLog
 from ..engine.settings import Settings
 from ..io.writers import check_no_clash, check_output_folder
@@ -70,7 +71,6 @@ def run_sweep(ct, output, grid: dict, overrides: Optional[dict] = None, slice_in
               reference=None, names=None, spacing=None, dl_info=None, series=None, use_ray: bool = True,
               address: Optional[str] = None, cpus_per_task: float = 1, gpus_per_task: Optional[float] = None,
               quiet: bool = False) -> dict:
-    from . import scoring as ev
     from ..io.readers import read_volume
     from .tasks import run_tasks
 
@@ -78,26 +78,18 @@ def run_sweep(ct, output, grid: dict, overrides: Optional[dict] = None, slice_in
     base = Settings(**overrides)
     output = check_output_folder(output, "the sweep's table and montages")
     volume = read_volume(ct, spacing=spacing, dl_info=dl_info, series=series)
-    written = {**{f"sweep's {k}": output / f for k, f in FILES.items()},
-               **{f"sweep's montage for M={m}": montage_path(output, m) for m in grid["layers"]}}
-    check_no_clash(written, [*volume.files, *(Path(p) for p in (reference, names) if p)],
-                   "choose another output folder with -o")
     depth = volume.shape[0]
     if slice_index is not None and not 0 <= slice_index < depth:
         raise InputError(f"--slice {slice_index} is outside the CT's {depth} axial slices: give 0 to {depth - 1}")
-    masks = None
+    masks, inputs = None, list(volume.files)
     if reference is not None:
-        reference_map = ev.load_label_map(reference, volume)
-        tissue_masks = ev.load_tissue_masks(ev.tissue_mask_folder(reference), volume)
-        if slice_index is not None:
-            reference_map = reference_map[slice_index:slice_index + 1]
-            tissue_masks = {k: None if m is None else m[slice_index:slice_index + 1] for k, m in tissue_masks.items()}
-        groups = ev.reference_groups(reference_map, ev.load_names(names), tissue_masks,
-                                     min_voxels=1 if slice_index is not None else ev.MIN_GROUP_VOXELS)
-        if not groups.masks:
-            raise InputError("no reference group can be scored on this CT (" + "; ".join(
-                f"{g}: {why}" for g, why in groups.skipped.items()) + "): check --reference, --names and --slice")
-        masks = groups.masks
+        one_slice = None if slice_index is None else (slice_index, slice_index + 1)
+        loaded = load_reference(reference, names, volume, slices=one_slice,
+                                min_voxels=1 if slice_index is not None else MIN_GROUP_VOXELS)
+        masks, inputs = loaded.groups.masks, inputs + loaded.files
+    written = {**{f"sweep's {k}": output / f for k, f in FILES.items()},
+               **{f"sweep's montage for M={m}": montage_path(output, m) for m in grid["layers"]}}
+    check_no_clash(written, inputs, "choose another output folder with -o")
     if slice_index is not None:
         volume = volume.slab(slice_index, slice_index + 1)
     preview = 0 if slice_index is not None else volume.shape[0] // 2

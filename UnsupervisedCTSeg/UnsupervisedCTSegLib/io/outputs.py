@@ -7,12 +7,12 @@ written, and `check_not_inputs` one whose files would overwrite a file the run r
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from ..engine.errors import InputError
 from .overview import write_overview
-from ..engine.runrecord import write_record
 from .writers import (LABELMAP_SUFFIXES, SEGMENTATION_SUFFIX, atomic_outputs, check_no_clash, check_output_file,
                       full_suffix, png_slice_folders, write_labelmap, write_segmentation)
 
@@ -86,3 +86,9 @@ def write_outputs(labelmap_path, result, title: str = "", final: bool = False) -
         write_record(temp["record"], record)
         write_overview(temp["overview"], result.volume, result.labels, result.tissues, title=title)
     return paths
+
+
+def write_record(path, record: dict) -> None:
+    """The engine's run record as indented JSON."""
+    with open(path, "w") as f:
+        json.dump(record, f, indent=1)

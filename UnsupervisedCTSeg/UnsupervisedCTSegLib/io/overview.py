@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.errors import InputError
+from ..engine.windows import SOFT_TISSUE_WINDOW
 from .writers import atomic_output
 
-DEFAULT_WINDOW = (-160.0, 240.0)  # HU, a soft-tissue abdominal window
 COLUMNS = 4
 TILE_INCHES = 3.0
 DPI = 100
@@ -40,7 +40,7 @@ def label_colours(tissues, alpha: float = 0.45) -> np.ndarray:
 
 
 def write_overview(path, volume, labels, tissues, max_slices: int = 12, title: str = "",
-                   window=DEFAULT_WINDOW, alpha: float = 0.45) -> Path:
+                   window=SOFT_TISSUE_WINDOW, alpha: float = 0.45) -> Path:
     """Write a PNG montage of evenly chosen axial slices with `labels` overlaid in the tissues' colours.
 
     `volume` is a :class:`Volume`, `labels` an integer array of the same (z, y, x) shape and

@@ -21,6 +21,7 @@ from scipy import ndimage
 
 from ..engine.errors import InputError
 from ..engine.volume import Volume
+from ..engine.windows import AIR_HU
 
 # Truth label ids. 0 is the air outside the patient (and the gaps in the clothing).
 AIR = 0
@@ -188,7 +189,7 @@ class _Painter:
         n, X, Y, px = self.n, self.X, self.Y, self.px
         j = self.jitter
         self.labels = np.zeros((n, n), np.uint8)
-        self.hu = np.full((n, n), -1000.0, np.float32)
+        self.hu = np.full((n, n), AIR_HU, np.float32)
         tex = (self.soft_texture * np.float32(np.cos(3.0 * c))
                + self.slow_texture * np.float32(np.sin(3.0 * c)))
 

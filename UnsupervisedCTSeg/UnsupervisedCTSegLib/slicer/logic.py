@@ -26,6 +26,7 @@ from vtk.util import numpy_support
 from ..engine.run import Segmentation, segment
 from ..evaluation import consistency
 from ..engine.errors import InputError
+from ..engine.windows import SOFT_TISSUE_WINDOW
 from ..io.phantom import make_phantom
 from ..engine.tissues import OUTSIDE_NAME
 from ..engine.volume import Volume, geometry_from_ijk_to_ras
@@ -42,7 +43,6 @@ SERIES = (  # (table column, series name suffix, colour): what the consistency c
     ("identical_fraction", "identical fraction", (0.20, 0.45, 0.80)),
     ("ari_previous", "ARI with previous slice", (0.85, 0.35, 0.15)),
 )
-CT_WINDOW, CT_LEVEL = 400.0, 40.0  # abdominal soft-tissue window for the phantom's display
 
 
 @dataclass
@@ -309,7 +309,8 @@ def phantomVolumeNode(scene, name: str = "UnsupervisedCTSeg phantom", slices: in
     node = volumeNodeFromVolume(scene, volume, name)
     display = node.GetDisplayNode()
     display.AutoWindowLevelOff()
-    display.SetWindowLevel(CT_WINDOW, CT_LEVEL)
+    low, high = SOFT_TISSUE_WINDOW
+    display.SetWindowLevel(high - low, (high + low) / 2)
     return node
 
 
