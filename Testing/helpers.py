@@ -4,6 +4,7 @@ import SimpleITK as sitk
 
 from UnsupervisedCTSegLib.engine.settings import Settings
 from UnsupervisedCTSegLib.engine.volume import Volume
+from UnsupervisedCTSegLib.slicer import testsettings
 
 
 def blocks_volume(depth=3, size=24, seed=0) -> Volume:
@@ -19,10 +20,9 @@ def blocks_volume(depth=3, size=24, seed=0) -> Volume:
 
 
 def fast_settings(**overrides) -> Settings:
-    values = dict(layers=2, channels=8, iterations=5, train_size=0, batch_slices=2, device="cpu",
-                  body_mask=False)  # blocks are not a body; the body mask has its own tests
-    values.update(overrides)
-    return Settings(**values)
+    """The one set of fast test settings (slicer/testsettings.py) with the body mask off: the blocks
+    are not a body (the body mask has its own tests, which turn it on)."""
+    return testsettings.fast_settings(**{"body_mask": False, **overrides})
 
 
 def body_volume(depth=8, size=48, spacing=(0.8, 0.8, 2.5), seed=0) -> Volume:
@@ -68,15 +68,3 @@ def write_dicom_series(folder, volume, series_uid, first_instance=1, description
         writer.KeepOriginalImageUIDOn()
         writer.SetFileName(str(folder / f"{series_uid[-1]}_{k:03d}.dcm"))
         writer.Execute(image)
-
-
-def image_node(scene, node_class, name, dimensions, scalar_type, components):
-    """A volume node of `node_class` holding freshly allocated image data of that layout (needs slicer)."""
-    import vtk
-
-    node = scene.AddNewNodeByClass(node_class, name)
-    image = vtk.vtkImageData()
-    image.SetDimensions(*dimensions)
-    image.AllocateScalars(scalar_type, components)
-    node.SetAndObserveImageData(image)
-    return node

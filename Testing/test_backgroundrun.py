@@ -102,11 +102,12 @@ def test_normal_run_gives_the_segmentation(engine_run):
 
 
 def test_poll_returns_the_newest_update_and_done_follows_the_thread():
-    release = threading.Event()
+    reported, release = threading.Event(), threading.Event()
 
     def task(progress, cancel):
         for i in (1, 2, 3):
             progress(i)
+        reported.set()
         release.wait(DEADLINE)
         return "result"
 
@@ -115,9 +116,7 @@ def test_poll_returns_the_newest_update_and_done_follows_the_thread():
     assert not run.done and run.poll() is None and run.elapsed == 0.0
     assert not run.join(timeout=0.01)  # not started: nothing to wait for
     run.start()
-    deadline = time.monotonic() + DEADLINE
-    while run._progress.qsize() < 3 and time.monotonic() < deadline:
-        time.sleep(0.001)
+    assert reported.wait(DEADLINE)
     assert run.poll() == 3  # the older updates are skipped: the panel shows only the newest
     assert run.poll() is None
     assert not run.done and run.result is None

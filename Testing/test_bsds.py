@@ -49,9 +49,13 @@ def test_all_fine_coarse_and_study_score_by_hand():
 
 
 def test_all_pools_segments_not_images():
-    rows = [dict(all_sum=3.0, all_n=3, fine_sum=1.0, fine_n=1, coarse_sum=1.0, coarse_n=1, study=1.0),
-            dict(all_sum=0.0, all_n=1, fine_sum=0.0, fine_n=1, coarse_sum=0.0, coarse_n=1, study=0.0)]
-    pooled = bsds._pooled(rows)
+    timing = dict(clusters=4, segments=5, iterations=10, seconds=1.0)
+    rows = [dict(model="proposed", image="1", all_sum=3.0, all_n=3, fine_sum=1.0, fine_n=1, coarse_sum=1.0,
+                 coarse_n=1, study=1.0, **timing),
+            dict(model="proposed", image="2", all_sum=0.0, all_n=1, fine_sum=0.0, fine_n=1, coarse_sum=0.0,
+                 coarse_n=1, study=0.0, **timing)]
+    pooled = bsds.summarise(rows, ["proposed"], ["1", "2"], blank={})["proposed"]
+    assert pooled["images"] == 2
     assert pooled["all"] == pytest.approx(3 / 4)  # not the mean of the images' means (0.5)
     assert pooled["fine"] == pooled["coarse"] == pytest.approx(0.5)
     assert pooled["study_mean"] == pooled["study_median"] == pytest.approx(0.5)

@@ -139,6 +139,32 @@ def test_every_module_resource_and_script_exists():
         assert (MODULE_DIR / entry).is_file(), entry
 
 
+def cmake_glob(text: str, variable: str) -> list:
+    """The files a `file(GLOB|GLOB_RECURSE VARIABLE RELATIVE <dir> [CONFIGURE_DEPENDS] <pattern>...)` finds,
+    relative to the module folder, found the way CMake finds them."""
+    match = re.search(rf"file\((GLOB|GLOB_RECURSE)\s+{variable}\s+(.*?)\)", text, re.DOTALL)
+    assert match, f"file(GLOB {variable} ...) not found"
+    kind, words = match.group(1), match.group(2).split()
+    assert words[:2] == ["RELATIVE", "${CMAKE_CURRENT_SOURCE_DIR}"], words
+    found = set()
+    for pattern in (w for w in words[2:] if w != "CONFIGURE_DEPENDS"):
+        pattern = pattern.replace("${CMAKE_CURRENT_SOURCE_DIR}/", "").replace("${MODULE_NAME}", "UnsupervisedCTSeg")
+        folder, name = pattern.rsplit("/", 1)
+        matches = (MODULE_DIR / folder).rglob(name) if kind == "GLOB_RECURSE" else (MODULE_DIR / folder).glob(name)
+        found |= {p.relative_to(MODULE_DIR).as_posix() for p in matches}
+    return sorted(found)
+
+
+def test_every_python_file_of_the_package_is_installed_into_slicer():
+    """The module's CMakeLists installs every .py of the package, the layers' subfolders included."""
+    text = cmake_text(MODULE_DIR / "CMakeLists.txt")
+    assert "${MODULE_LIB_SCRIPTS}" in cmake_list(text, "MODULE_PYTHON_SCRIPTS")
+    installed = set(cmake_glob(text, "MODULE_LIB_SCRIPTS"))
+    package = {p.relative_to(MODULE_DIR).as_posix() for p in (MODULE_DIR / "UnsupervisedCTSegLib").rglob("*.py")}
+    assert any("/" in name.split("UnsupervisedCTSegLib/", 1)[1] for name in package), "the package has no subfolders"
+    assert package - installed == set(), f"not installed into Slicer: {sorted(package - installed)}"
+
+
 def test_requirements_match_pyproject():
     """Resources/requirements.txt (installed in Slicer) asks for what pyproject.toml asks for."""
     lines = (line.split("#", 1)[0].strip() for line in (MODULE_DIR / "Resources" / "requirements.txt").open(encoding="utf-8"))

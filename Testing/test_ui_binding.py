@@ -4,14 +4,16 @@ The .ui file is read as XML: every parameter of parameters.PARAMETERS must have 
 bound to it (the "SlicerParameterName" dynamic property that parameterNodeWrapper's connectGui
 looks for), of a class parameterNodeWrapper can connect to that kind, with the table's range,
 default, choices, label and tooltip. The panel's texts (help, preset button) are made from the same
-table. The module file is read with ast: its parameter node must be built from the same table, and
-it and the engine must import only what they are allowed to.
+table. The module file is loaded in a fresh interpreter without torch, with stand-ins for the Slicer
+application: its parameter node must have one field per table row with the row's range or choices
+and default, and its help the table's text. What it imports is read with ast.
 """
 from __future__ import annotations
 
 import ast
 import functools
 import html
+import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -439,69 +441,140 @@ def test_load_time_modules_import_without_torch(name):
         "before PyTorch is installed:\n" + run.stderr[-1500:])
 
 
-def test_module_file_leaves_the_testable_parts_to_the_package():
-    """Help text, progress lines, device checks, requirements and the worker live in the package."""
-    tree = module_tree()
-    defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-    moved = {"parameterHelp", "studyPresetText", "_number", "readRequirements", "missingRequirements",
-             "deviceName", "deviceDescription", "runsOnGPU", "isOutOfMemory", "_Job"}
-    assert not defined & moved, f"defined in the module file again: {sorted(defined & moved)}"
-    roots = imported_roots(tree)
-    assert not roots & {"threading", "queue", "torch", "packaging"}, "the worker and checks belong in the package"
-    calls = {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
-    assert {"device_description", "device_name", "needs_estimate", "is_out_of_memory", "missing_requirements",
-            "read_requirements", "progress_text", "format_seconds"} <= calls
-    assert "BackgroundRun" in {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+# The module file loaded as Slicer loads it, in a fresh interpreter without torch. Qt and the Slicer
+# application cannot be imported here: every name from slicer, qt, vtk and ctk is a stand-in class
+# that can be derived from and called (keeping the call's arguments) and whose attributes are more
+# stand-ins. Four keep their real meaning: tr and translate return the text (an application
+# without translations), parameterNodeWrapper returns the class it is given, and
+# ScriptedLoadableModule keeps its parent, as Slicer's does. What Slicer reads from the file comes
+# back as JSON.
+LOAD_MODULE_FILE = r"""
+import importlib.abc, importlib.machinery, importlib.util, json, sys, types, typing
+
+sys.modules["torch"] = None  # the module loads, and its panel opens, before PyTorch is installed
+module_dir, module_file = sys.argv[1:3]
+
+
+class StandIn(type):
+    def __getattr__(cls, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return stand_in(name)
+
+
+def stand_in(name):
+    return StandIn(name, (), {"__init__": lambda self, *args, **kwargs: setattr(self, "args", list(args))})
+
+
+class ApplicationModule(types.ModuleType):
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = stand_in(name)
+        setattr(self, name, value)
+        return value
+
+
+class Application(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("slicer", "qt", "vtk", "ctk"):
+            return importlib.machinery.ModuleSpec(name, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        return ApplicationModule(spec.name)
+
+    def exec_module(self, module):
+        pass
+
+
+sys.meta_path.insert(0, Application())
+import slicer.i18n, slicer.parameterNodeWrapper, slicer.ScriptedLoadableModule
+
+slicer.i18n.tr = lambda text: text
+slicer.i18n.translate = lambda context, text: text
+slicer.parameterNodeWrapper.parameterNodeWrapper = lambda cls: cls
+
+
+class ScriptedLoadableModule:
+    def __init__(self, parent):
+        self.parent = parent
+
+
+slicer.ScriptedLoadableModule.ScriptedLoadableModule = ScriptedLoadableModule
+
+sys.path.insert(0, module_dir)
+spec = importlib.util.spec_from_file_location("UnsupervisedCTSeg", module_file)
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+
+
+def describe(annotation):
+    if typing.get_origin(annotation) is typing.Annotated:
+        return dict(kind=annotation.__origin__.__name__,
+                    extras={type(extra).__name__: extra.args for extra in annotation.__metadata__})
+    return dict(kind=annotation.__name__, extras={})
+
+
+node = module.UnsupervisedCTSegParameterNode
+parent = types.SimpleNamespace()
+module.UnsupervisedCTSeg(parent)
+print(json.dumps(dict(
+    fields={name: describe(a) for name, a in typing.get_type_hints(node, include_extras=True).items()},
+    help=parent.helpText, acknowledgement=parent.acknowledgementText, title=parent.title,
+    bases={name: [base.__name__ for base in getattr(module, name).__mro__[1:]]
+           for name in ("UnsupervisedCTSeg", "UnsupervisedCTSegWidget", "UnsupervisedCTSegTest")},
+    test_methods=[name for name in ("setUp", "runTest") if name in vars(module.UnsupervisedCTSegTest)],
+    torch_loaded=sys.modules.get("torch") is not None)))
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def loaded_module_file() -> dict:
+    """What Slicer reads from the module file, loaded with stand-ins for the application and no torch."""
+    run = subprocess.run([sys.executable, "-c", LOAD_MODULE_FILE, str(MODULE_DIR), str(MODULE_FILE)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, "the module file does not load without torch:\n" + run.stderr[-3000:]
+    return json.loads(run.stdout.splitlines()[-1])
+
+
+def test_module_file_loads_without_torch():
+    assert loaded_module_file()["torch_loaded"] is False
 
 
 def test_module_defines_slicer_classes():
-    classes = {node.name: node for node in module_tree().body if isinstance(node, ast.ClassDef)}
-    bases = lambda name: {b.id for b in classes[name].bases if isinstance(b, ast.Name)}
-    assert "ScriptedLoadableModule" in bases("UnsupervisedCTSeg")
-    assert "ScriptedLoadableModuleWidget" in bases("UnsupervisedCTSegWidget")
-    assert "ScriptedLoadableModuleTest" in bases("UnsupervisedCTSegTest")
-    test_methods = {n.name for n in classes["UnsupervisedCTSegTest"].body if isinstance(n, ast.FunctionDef)}
-    assert {"setUp", "runTest"} <= test_methods
+    """Slicer finds the module, its panel and its test case by these names and base classes."""
+    loaded = loaded_module_file()
+    assert "ScriptedLoadableModule" in loaded["bases"]["UnsupervisedCTSeg"]
+    assert "ScriptedLoadableModuleWidget" in loaded["bases"]["UnsupervisedCTSegWidget"]
+    assert "ScriptedLoadableModuleTest" in loaded["bases"]["UnsupervisedCTSegTest"]
+    assert loaded["test_methods"] == ["setUp", "runTest"]
 
 
-def test_parameter_node_is_built_from_the_table():
-    tree = module_tree()
-    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
-    assigned = [node for node in tree.body if isinstance(node, ast.Assign)
-                and any(isinstance(t, ast.Name) and t.id == "UnsupervisedCTSegParameterNode" for t in node.targets)]
-    assert len(assigned) == 1, "UnsupervisedCTSegParameterNode must be assigned once at module level"
-    call = assigned[0].value
-    assert isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in functions
-    builder = functions[call.func.id]
-
-    def names_in(node):
-        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-
-    def uses_table(node):
-        return any(isinstance(n, ast.Attribute) and n.attr == "PARAMETERS"
-                   and isinstance(n.value, ast.Name) and n.value.id == "parameters" for n in ast.walk(node))
-
-    assert uses_table(builder), "the parameter node must be built from parameters.PARAMETERS"
-    assert "parameterNodeWrapper" in names_in(builder)
-    # The two node fields, with their MRML classes.
-    node_fields = {}
-    for d in (n for n in ast.walk(builder) if isinstance(n, ast.Dict)):
-        for key, value in zip(d.keys, d.values):
-            if isinstance(key, ast.Constant) and key.value in NODE_PARAMETERS and isinstance(value, ast.Name):
-                node_fields[key.value] = value.id
-    assert node_fields == NODE_PARAMETERS
-    # Each table row becomes Annotated[kind, WithinRange | Choice, Default].
-    helpers = [functions[n] for n in names_in(builder) if n in functions] + [builder]
-    used = set().union(*(names_in(f) for f in helpers))
-    assert {"Annotated", "WithinRange", "Choice", "Default"} <= used
+def test_parameter_node_has_the_two_nodes_and_one_field_per_table_row():
+    fields = loaded_module_file()["fields"]
+    assert list(fields) == ALL_NAMES
+    for name, mrml_class in NODE_PARAMETERS.items():
+        assert fields[name] == {"kind": mrml_class, "extras": {}}, name
 
 
-def test_help_text_is_generated_from_the_table():
-    """The module's help embeds parameters.parameter_help (tested above against the table)."""
-    tree = module_tree()
-    module_class = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "UnsupervisedCTSeg")
-    calls = {(n.func.value.id, n.func.attr) for n in ast.walk(module_class) if isinstance(n, ast.Call)
-             and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)}
-    assert ("texts", "parameter_help") in calls
-    source = MODULE_FILE.read_text(encoding="utf-8")
-    assert "Kanezaki" in source and "ICASSP" in source and "Transactions on Image Processing" in source
+@pytest.mark.parametrize("p", parameters.PARAMETERS, ids=lambda p: p.name)
+def test_parameter_node_field_has_the_tables_kind_range_or_choices_and_default(p):
+    field = loaded_module_file()["fields"][p.name]
+    assert field["kind"] == p.kind.__name__
+    expected = {"Default": [p.default]}
+    if p.choices:
+        expected["Choice"] = [list(p.choices)]
+    elif p.kind in (int, float) and p.minimum is not None:
+        expected["WithinRange"] = [p.minimum, p.maximum]
+    assert field["extras"] == expected
+    for values in field["extras"].values():  # 3.0 and not 3 for a float: the wrapper checks types
+        assert all(type(v) is p.kind for v in values if not isinstance(v, list)), values
+
+
+def test_module_help_lists_the_parameters_and_the_acknowledgement_cites_the_papers():
+    loaded = loaded_module_file()
+    assert loaded["title"] == "Unsupervised CT Segmentation"
+    assert texts.parameter_help() in loaded["help"]  # itself checked against the table above
+    for citation in ("Kanezaki", "ICASSP", "Transactions on Image Processing"):
+        assert citation in loaded["acknowledgement"], citation

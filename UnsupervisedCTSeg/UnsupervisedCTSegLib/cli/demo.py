@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.device import pick_device
+from ..engine.settings import Settings
 from ..evaluation.metrics import best_match_iou
 from ..io.phantom import AIR, CLOTHING, CUSHION, TABLE, make_phantom
 from ..io.readers import read_volume
-from ..engine.settings import Settings
 from ..io.writers import check_output_folder, write_deeplesion_pngs, write_labelmap, write_volume
+from .running import print_summary, run_segmentation
 
 
 def prepare_sample(folder: Path) -> tuple:
@@ -49,7 +50,6 @@ def score(labels: np.ndarray, truth: np.ndarray, names: dict) -> list:
 
 
 def run_demo(folder: Path, settings: Settings, quiet: bool = False) -> dict:
-    from .main import print_summary, run_segmentation
 
     started = time.perf_counter()
     folder = check_output_folder(folder, "the demo's sample and results")

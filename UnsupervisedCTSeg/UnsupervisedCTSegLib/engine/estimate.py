@@ -23,15 +23,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .device import pick_device, runs_on_gpu
 from .bodymask import body_mask
+from .device import pick_device, runs_on_gpu
 from .kmeans import FIT_ITERATIONS, FIT_SAMPLE
 from .memory import reuse_freed_memory
-from .windows import window_channels
 from .settings import Settings
 from .tissues import renumber_by_hu
-from .training import SeriesTraining, SliceTraining, build_model, inference_batch, label_slices
+from .training import SeriesTraining, SliceTraining, build_model, inference_batch, label_slices, make_optimizer
 from .volume import Volume
+from .windows import window_channels
 
 CALIBRATION_STEPS = 2  # timed training steps, after one untimed warm-up step
 TRAIN_PIXELS = 2 ** 16  # pixels per timed step (all slices of the batch) before crops are used
@@ -43,12 +43,12 @@ FAST_STEP_SECONDS = 0.5  # a real-shape step predicted below this is timed direc
 class Calibration:
     """Measured seconds of the pieces a run is made of, on this machine and device."""
 
-    setup: float  # building the network and optimizer (once per run; once per slice in slice mode)
+    setup: float  # building the network and optimizer (once per run; once per slice in slice mode), and
+    # in volume mode fitting the warm start's k-means (its cost hardly grows past the calibration batch)
     train_step: float  # one training iteration at the run's batch and crop (or slice) size
     inference_per_slice: float  # one forward pass of one whole slice without gradients, with argmax
     finish_per_voxel: float = 0.0  # renumbering and naming the labels at the end of the run
     superpixels_per_slice: float = 0.0  # SLIC on one slice (superpixel variant only)
-    warm_start_per_point: float = 0.0  # volume mode: fitting the warm start's k-means, per voxel fitted
     body_mask_per_voxel: float = 0.0  # finding the body, when the run has a body mask
     kmeans_per_point: float = 0.0  # k-means variant: seconds per point per assignment pass
 
@@ -83,7 +83,7 @@ def extrapolate(calibration: Calibration, shape: tuple, settings: Settings) -> f
     """Seconds for a run on a volume of `shape` (z, y, x) from measured piece costs.
 
     Slice mode: per slice a fresh network, T steps on the whole slice and one labelling pass.
-    Volume mode: the warm start's k-means fit, T steps on mini-batches, then two passes over every
+    Volume mode: the set-up (with the warm start's k-means fit), T steps on mini-batches, then two passes over every
     slice (BatchNorm statistics, then labelling). k-means: a fit on at most FIT_SAMPLE points plus
     one assignment of every voxel. Every network run starts with the body mask, when it has one, and
     ends with renumbering the labels over the whole volume.
@@ -99,16 +99,14 @@ def extrapolate(calibration: Calibration, shape: tuple, settings: Settings) -> f
     if settings.mode == "slice":
         per_slice = c.setup + settings.iterations * c.train_step + c.inference_per_slice
         return finish + superpixels + depth * per_slice
-    warm_start = c.warm_start_per_point * min(voxels, FIT_SAMPLE)
-    return (finish + superpixels + warm_start + c.setup + settings.iterations * c.train_step
-            + 2 * depth * c.inference_per_slice)
+    return finish + superpixels + c.setup + settings.iterations * c.train_step + 2 * depth * c.inference_per_slice
 
 
 def _calibrate_network(volume: Volume, settings: Settings, device) -> Calibration:
     """Time the run's own training step (training.SliceTraining or SeriesTraining) and labelling pass."""
     hu = volume.hu
     depth, height, width = hu.shape
-    build_model(settings, device)  # first use pays one-off library start-up; not part of a run
+    make_optimizer(build_model(settings, device), settings)  # one-off library start-up, paid here for the run too
 
     if settings.mode == "slice":  # a whole slice per step
         count, ch, cw = 1, height, width
@@ -136,10 +134,8 @@ def _calibrate_network(volume: Volume, settings: Settings, device) -> Calibratio
             exponent = float(np.clip(math.log(max(big, 1e-9) / max(small, 1e-9)) / math.log(4), 1.0, 1.5))
             train_seconds = big * ratio ** exponent
     inference, finish = _time_inference(hu, settings, device)
-    slice_pixels = once["pixels"] / once["slices"]
-    return Calibration(once["model"], train_seconds, inference, finish_per_voxel=finish,
-                       superpixels_per_slice=once["superpixels"] / slice_pixels * height * width,
-                       warm_start_per_point=once["warm_start"] / max(1, once["points"]),
+    return Calibration(once["model"] + once["warm_start"], train_seconds, inference, finish_per_voxel=finish,
+                       superpixels_per_slice=once["superpixels"] / once["pixels"] * height * width,
                        body_mask_per_voxel=once["body_mask"] / once["pixels"])
 
 
@@ -161,17 +157,17 @@ def _time_training(batch: np.ndarray, settings: Settings, device, spacing) -> tu
     """
     started = time.perf_counter()
     body = body_mask(batch, spacing) if settings.body_mask else None
-    once = {"body_mask": time.perf_counter() - started, "pixels": batch.size, "slices": len(batch)}
+    once = {"body_mask": time.perf_counter() - started, "pixels": batch.size}
     if body is not None and not body.any():
         body = None  # a crop of pure air: time the step as if it held tissue
     if settings.mode == "slice":
         training = SliceTraining(batch, 0, settings, device, body)
-        once.update(training.seconds, warm_start=0.0, points=0)
+        once.update(training.seconds, warm_start=0.0)
         step_kinds = {False: 1.0}
         run = lambda warm: training.step()  # noqa: E731
     else:
         training = SeriesTraining(batch, settings, device, body, spacing)
-        once.update(training.seconds, points=min(FIT_SAMPLE, int(body.sum()) if body is not None else batch.size))
+        once.update(training.seconds)
         zs, box = np.arange(len(batch)), (0, 0) + batch.shape[1:]
         warm_share = training.warm_iterations / settings.iterations
         step_kinds = {True: warm_share, False: 1.0 - warm_share}

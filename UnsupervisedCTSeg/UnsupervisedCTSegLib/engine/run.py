@@ -19,11 +19,11 @@ from .device import describe, pick_device
 from .errors import Cancelled, InputError
 from .kmeans import assign, kmeans
 from .memory import reuse_freed_memory
-from .windows import window_channels
 from .settings import Settings
 from .tissues import Tissue, add_outside_segment, renumber_by_hu
 from .training import Trace, check, segment_series, segment_slices
 from .volume import Volume
+from .windows import window_channels
 
 MIN_SIDE = 4  # the continuity loss needs neighbours; smaller slices carry no usable texture
 

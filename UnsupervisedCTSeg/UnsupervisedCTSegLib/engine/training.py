@@ -16,9 +16,9 @@ from .errors import Cancelled
 from .kmeans import FIT_SAMPLE, assign, kmeans
 from .losses import edge_weights, edge_weights_z, total_loss, z_continuity_loss
 from .model import FeatureClusteringNet
-from .windows import AIR_HU, window_channels
 from .settings import Settings
 from .superpixels import majority_vote, slic_slices
+from .windows import AIR_HU, window_channels
 
 
 @dataclass

@@ -19,11 +19,11 @@ from typing import Optional
 import numpy as np
 
 from ..engine.errors import InputError
-from .metrics import segment_best_ious, split_components
-from .resultlog import ResultLog
 from ..engine.settings import PAPERS, Settings
 from ..engine.volume import Volume
 from ..io.writers import check_output_folder
+from .metrics import segment_best_ious, split_components
+from .resultlog import ResultLog
 
 SPLITS = ("train", "val", "test")
 
@@ -250,8 +250,8 @@ def _settings_text(overrides: dict) -> str:
 
 
 def write_report(output: Path, summary: dict, info: dict) -> dict:
-    from .figures import draw_boxplot, save_figure
     from ..io.writers import atomic_output
+    from .figures import draw_boxplot, save_figure
 
     paths = {"csv": output / FILES["csv"], "markdown": output / FILES["markdown"], "plot": output / FILES["plot"]}
     with atomic_output(paths["markdown"]) as tmp:

@@ -15,10 +15,10 @@ from typing import Optional
 import numpy as np
 
 from ..engine.errors import InputError
-from .references import MIN_GROUP_VOXELS, load_reference
-from .resultlog import ResultLog
 from ..engine.settings import Settings
 from ..io.writers import check_no_clash, check_output_folder
+from .references import MIN_GROUP_VOXELS, load_reference
+from .resultlog import ResultLog
 
 FILES = {"csv": "sweep.csv", "markdown": "sweep.md"}
 BASE_COLUMNS = ("layers", "theta", "mu", "labels", "final_loss", "iterations", "seconds", "device")
@@ -129,8 +129,8 @@ def preview_path(output: Path, key: tuple) -> Path:
 
 def write_report(output: Path, rows: list, grid: dict, hu: np.ndarray, spacing, title: str, base: Settings,
                  report) -> dict:
-    from .figures import draw_montage, save_figure
     from ..io.writers import atomic_output
+    from .figures import draw_montage, save_figure
 
     wanted = {point_key(m, t, u) for m in grid["layers"] for t in grid["theta"] for u in grid["mu"]}
     rows = sorted((r for r in rows if (r["layers"], r["theta"], r["mu"]) in wanted),

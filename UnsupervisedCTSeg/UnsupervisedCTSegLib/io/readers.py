@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from .dicomseries import check_series_complete, choose_series, series_in
 from ..engine.errors import InputError
-from .itkquiet import last_line, quiet
 from ..engine.volume import Volume
+from .dicomseries import check_series_complete, choose_series, series_in
+from .itkquiet import last_line, quiet
 
 ITK_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 DICOM_SUFFIXES = (".dcm", ".dicom")

@@ -18,17 +18,17 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from . import stops
 from ..engine.errors import InputError
+from ..engine.volume import Volume
+from . import stops
 from .itkquiet import last_line
 from .readers import DEEPLESION_OFFSET, DL_INFO_NAME
-from ..engine.volume import Volume
 
 LABELMAP_SUFFIXES = (".nrrd", ".nii.gz", ".nii")
 VOLUME_SUFFIXES = (".nrrd", ".nii.gz", ".nii", ".mha")
 SEGMENTATION_SUFFIX = ".seg.nrrd"
 DOUBLE_SUFFIXES = (".seg.nrrd", ".nii.gz", ".tar.gz")
-BINARY_LABELMAP = "Binary labelmap"
+BINARY_LABELMAP = "Binary labelmap"  # Slicer's name of the voxel representation of segments
 DL_INFO_COLUMNS = (
     "File_name", "Patient_index", "Study_index", "Series_ID", "Key_slice_index",
     "Measurement_coordinates", "Bounding_boxes", "Lesion_diameters_Pixel_",

@@ -19,19 +19,19 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
-import slicer
 import vtk
 from vtk.util import numpy_support
 
-from ..engine.run import Segmentation, segment
-from ..evaluation import consistency
+import slicer
+
 from ..engine.errors import InputError
-from ..engine.windows import SOFT_TISSUE_WINDOW
-from ..io.phantom import make_phantom
+from ..engine.run import Segmentation, segment
 from ..engine.tissues import OUTSIDE_NAME
 from ..engine.volume import Volume, geometry_from_ijk_to_ras
+from ..engine.windows import SOFT_TISSUE_WINDOW
+from ..evaluation import consistency
+from ..io.phantom import make_phantom
 
-BINARY_LABELMAP = "Binary labelmap"
 RUN_RECORD_ATTRIBUTE = "UnsupervisedCTSeg.RunRecord"
 LABEL_TAG = "UnsupervisedCTSeg.Label"  # segment tag: the engine label a segment was made from
 TABLE_ROLE = "unsupervisedCTSegConsistencyTable"  # node references from the segmentation node

@@ -3,29 +3,48 @@
 Each test is a plain function ``test_xxx(scene, delayDisplay=print)`` that uses only the Slicer
 logic and raises AssertionError with a message on failure. The module's ScriptedLoadableModuleTest
 calls them with ``slicer.mrmlScene`` and its ``delayDisplay``; pytest calls them with a fresh
-``slicer.vtkMRMLScene()`` from slicer-core. So what is tested inside Slicer and in CI is the same
-code. Volumes are tiny and training is short: each test takes seconds on a CPU.
+``slicer.vtkMRMLScene()`` from slicer-core (Testing/test_selftests.py). So what is tested inside
+Slicer and in CI is the same code, and the pytest suite has no second copy of these tests: the
+Slicer logic tests that only make sense in pytest (failure injection, parametrized hostile CT volumes,
+geometry round trips) live in Testing/. Volumes are tiny and training is short (testsettings.py):
+each test takes seconds on a CPU.
 """
 from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
 
 import numpy as np
 import slicer
 import vtk
+from vtk.util import numpy_support
 
-from ..evaluation import consistency
 from ..engine.errors import Cancelled, InputError
-from ..engine.settings import Settings
-from .logic import (RUN_RECORD_ATTRIBUTE, UnsupervisedCTSegLogic, phantomVolumeNode,
-                          volumeNodeFromVolume)
+from ..engine.tissues import OUTSIDE_NAME
+from ..evaluation import consistency
+from .logic import RUN_RECORD_ATTRIBUTE, UnsupervisedCTSegLogic, phantomVolumeNode
+from .testsettings import fast_settings
 
 TOL = 1e-4
 
 
-def fastSettings(**overrides) -> Settings:
-    """Settings that train for seconds on a CPU; the same seed gives the same labels."""
-    values = dict(layers=2, channels=8, iterations=5, train_size=64, device="cpu")
-    values.update(overrides)
-    return Settings(**values)
+# ---------------------------------------------------------------------- helpers
+
+def check(condition, message: str) -> None:
+    """assert that also runs under python -O and says what went wrong."""
+    if not condition:
+        raise AssertionError(message)
+
+
+def expectError(errorClass, call, what: str) -> BaseException:
+    """The errorClass exception that call() raises; AssertionError naming `what` if it raises none."""
+    try:
+        call()
+    except errorClass as error:
+        return error
+    raise AssertionError(f"{what} did not raise {errorClass.__name__}")
 
 
 def smallPhantom(scene, name="UnsupervisedCTSeg phantom"):
@@ -33,10 +52,27 @@ def smallPhantom(scene, name="UnsupervisedCTSeg phantom"):
     return phantomVolumeNode(scene, name=name, slices=4, size=96)
 
 
-def check(condition, message: str) -> None:
-    """assert that also runs under python -O and says what went wrong."""
-    if not condition:
-        raise AssertionError(message)
+def tiltedPhantom(scene, name="tilted phantom"):
+    """smallPhantom turned 30 degrees about S and 10 about R, away from the RAS origin: no axis is
+    aligned, so a grid that is transposed, unflipped or shifted cannot pass a geometry check."""
+    volumeNode = smallPhantom(scene, name)
+    a, b = np.radians(30.0), np.radians(10.0)
+    aboutS = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    aboutR = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(b), -np.sin(b)], [0.0, np.sin(b), np.cos(b)]])
+    directions = aboutS @ aboutR @ (nodeGeometry(volumeNode)[:3, :3] / np.array(volumeNode.GetSpacing()))
+    volumeNode.SetIJKToRASDirections(*directions.ravel())  # row-major; columns are the i, j, k axes
+    volumeNode.SetOrigin(-10.5, 20.25, -30.0)
+    return volumeNode
+
+
+def imageNode(scene, className: str, name: str, dimensions, scalarType: int, components: int):
+    """A volume node of `className` holding freshly allocated image data of that layout."""
+    node = scene.AddNewNodeByClass(className, name)
+    image = vtk.vtkImageData()
+    image.SetDimensions(*dimensions)
+    image.AllocateScalars(scalarType, components)
+    node.SetAndObserveImageData(image)
+    return node
 
 
 def referenceGeometry(segmentationNode) -> tuple:
@@ -62,163 +98,326 @@ def nodeGeometry(volumeNode) -> np.ndarray:
     return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
 
 
+def voxelArray(volumeNode) -> np.ndarray:
+    """A volume node's voxels as a (z, y, x) view of its VTK buffer (no copy)."""
+    image = volumeNode.GetImageData()
+    nx, ny, nz = image.GetDimensions()
+    return numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(nz, ny, nx)
+
+
+def segmentMask(segment, shape) -> np.ndarray:
+    """A segment's own voxels on a (z, y, x) grid of `shape`, read straight from its binary labelmap
+    (which it may share with other segments, each with its own label value)."""
+    image = segment.GetRepresentation("Binary labelmap")
+    i0, i1, j0, j1, k0, k1 = image.GetExtent()
+    mask = np.zeros(shape, bool)
+    if i1 >= i0 and j1 >= j0 and k1 >= k0:
+        voxels = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())
+        voxels = voxels.reshape(k1 - k0 + 1, j1 - j0 + 1, i1 - i0 + 1)
+        mask[k0:k1 + 1, j0:j1 + 1, i0:i1 + 1] = voxels == segment.GetLabelValue()
+    return mask
+
+
+def segmentNames(segmentationNode) -> list:
+    segmentation = segmentationNode.GetSegmentation()
+    return [segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())]
+
+
 def sceneNodeIDs(scene) -> list:
     return [scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())]
 
 
+def sceneState(scene) -> list:
+    """Every node's ID, class and name; a volume's voxels (hashed) and grid; a segmentation's segments:
+    what a refused or cancelled run must leave exactly as it was."""
+    state = []
+    for i in range(scene.GetNumberOfNodes()):
+        node = scene.GetNthNode(i)
+        entry = [node.GetID(), node.GetClassName(), node.GetName()]
+        if isinstance(node, slicer.vtkMRMLVolumeNode) and node.GetImageData() is not None:
+            scalars = node.GetImageData().GetPointData().GetScalars()
+            if scalars is not None:
+                entry.append(hashlib.sha256(numpy_support.vtk_to_numpy(scalars).tobytes()).hexdigest())
+            entry.append(tuple(nodeGeometry(node).ravel()))
+        if isinstance(node, slicer.vtkMRMLSegmentationNode):
+            segmentation = node.GetSegmentation()
+            entry.append(tuple(segmentation.GetNthSegmentID(k) for k in range(segmentation.GetNumberOfSegments())))
+            entry.append(tuple(segmentNames(node)))
+        state.append(tuple(entry))
+    return state
+
+
 def checkSegmentsMatch(logic, segmentationNode, volumeNode, result) -> None:
-    """One segment per tissue with its name and colour, and voxels equal to the engine's labels."""
+    """One segment per tissue with its name and colour, whose own voxels are labels == tissue.label
+    on the input's grid; and the whole segmentation read back equals the engine's labels."""
     segmentation = segmentationNode.GetSegmentation()
     check(segmentation.GetNumberOfSegments() == len(result.tissues),
           f"{segmentation.GetNumberOfSegments()} segments for {len(result.tissues)} tissues")
     byName = {segmentation.GetNthSegment(i).GetName(): segmentation.GetNthSegment(i)
               for i in range(segmentation.GetNumberOfSegments())}
+    grid = nodeGeometry(volumeNode)
     for tissue in result.tissues:
         segment = byName.get(tissue.name)
         check(segment is not None, f"no segment named '{tissue.name}' (have {sorted(byName)})")
         check(np.allclose(segment.GetColor(), tissue.color[:3], atol=1e-6),
               f"segment '{tissue.name}' colour {segment.GetColor()} != {tissue.color}")
+        differ = int(np.count_nonzero(segmentMask(segment, result.labels.shape) != (result.labels == tissue.label)))
+        check(differ == 0, f"{differ} voxels of segment '{tissue.name}' differ from the engine's label {tissue.label}")
+        check(np.allclose(imageGeometry(segment.GetRepresentation("Binary labelmap")), grid, atol=TOL),
+              f"the labelmap of segment '{tissue.name}' is not on the input's grid")
     labels = logic.labelsFromSegmentation(segmentationNode, volumeNode)
     check(labels.shape == result.labels.shape, f"labels read back with shape {labels.shape}, not {result.labels.shape}")
     differ = int(np.count_nonzero(labels != result.labels))
     check(differ == 0, f"{differ} voxels of the segmentation differ from the engine's labels")
 
 
+def withoutTimes(record: dict) -> dict:
+    """A run record as JSON data, less what differs between two identical runs (the clock)."""
+    return {key: value for key, value in json.loads(json.dumps(record)).items()
+            if key not in ("created", "wall_seconds")}
+
+
 # ---------------------------------------------------------------------- tests
 
 def test_phantom_segmentation(scene, delayDisplay=print):
-    """Phantom -> segmentation: segments, names, colours, voxels and geometry equal the engine's."""
-    delayDisplay("Segmenting a small phantom")
+    """Tilted phantom -> segmentation: its name, segments, colours, each segment's voxels and grid,
+    the reference geometry and the run record are the engine's; no labelmap unless asked for."""
+    delayDisplay("Segmenting a small tilted phantom")
     logic = UnsupervisedCTSegLogic(scene)
-    volumeNode = smallPhantom(scene)
+    volumeNode = tiltedPhantom(scene)
     display = volumeNode.GetDisplayNode()
-    check(abs(display.GetWindow() - 400) < 1e-6 and abs(display.GetLevel() - 40) < 1e-6,
-          "the phantom is not shown in a 400/40 CT window")
-    result = logic.segment(logic.volumeFromNode(volumeNode), fastSettings())
-    applied = logic.applyResult(volumeNode, result)
-    checkSegmentsMatch(logic, applied.segmentationNode, volumeNode, result)
+    check(not display.GetAutoWindowLevel() and abs(display.GetWindow() - 400) < 1e-6
+          and abs(display.GetLevel() - 40) < 1e-6, "the phantom is not shown in a fixed 400/40 CT window")
+    settings = fast_settings()
+    applied = logic.run(volumeNode, settings)
+    result = logic.segment(logic.volumeFromNode(volumeNode), settings)  # the same seed gives the same labels
+    segmentationNode = applied.segmentationNode
+    check(segmentationNode.GetName() == "tilted phantom segmentation", f"output named '{segmentationNode.GetName()}'")
+    check(segmentationNode.GetDisplayNode() is not None, "the segmentation has no display node")
+    check(len(result.tissues) >= 3, f"the phantom gave only {len(result.tissues)} tissues")
+    checkSegmentsMatch(logic, segmentationNode, volumeNode, result)
 
-    matrix, extent = referenceGeometry(applied.segmentationNode)
+    matrix, extent = referenceGeometry(segmentationNode)
     nx, ny, nz = volumeNode.GetImageData().GetDimensions()
     check(np.allclose(matrix, nodeGeometry(volumeNode), atol=TOL), "reference geometry is not the input's grid")
     check(extent == (0, nx - 1, 0, ny - 1, 0, nz - 1), f"reference extent {extent} is not the input's")
-    segmentation = applied.segmentationNode.GetSegmentation()
-    image = segmentation.GetNthSegment(0).GetRepresentation("Binary labelmap")
-    check(np.allclose(imageGeometry(image), nodeGeometry(volumeNode), atol=TOL), "labelmap is not on the input's grid")
-    check(applied.segmentationNode.GetAttribute(RUN_RECORD_ATTRIBUTE), "no run record on the segmentation node")
+    text = segmentationNode.GetAttribute(RUN_RECORD_ATTRIBUTE)
+    check(text, "no run record on the segmentation node")
+    record = json.loads(text)
+    recorded = (record.get("seed"), record.get("settings", {}).get("iterations"))
+    check(recorded == (settings.seed, settings.iterations), f"the run record has (seed, T) {recorded}")
+    check(withoutTimes(record) == withoutTimes(result.record), "the run record is not the engine's record of this run")
+    check(applied.labelmapNode is None, "a labelmap was made without being asked for")
     delayDisplay("Phantom segmentation matches the engine")
 
 
 def test_rerun_replaces_segments(scene, delayDisplay=print):
-    """A second run into the same segmentation replaces its segments and reuses the review nodes."""
+    """A second run into the same output replaces its segments and labelmap voxels and reuses every
+    node: the scene has the same nodes as after the first run."""
     delayDisplay("Re-running into the same segmentation")
     logic = UnsupervisedCTSegLogic(scene)
     volumeNode = smallPhantom(scene)
-    first = logic.run(volumeNode, fastSettings())
-    count = scene.GetNumberOfNodes()
-    result = logic.segment(logic.volumeFromNode(volumeNode), fastSettings(seed=1, iterations=3))
-    second = logic.applyResult(volumeNode, result, segmentationNode=first.segmentationNode)
-    check(second.segmentationNode is first.segmentationNode, "a new segmentation node was made")
-    check(second.tableNode is first.tableNode and second.plotChartNode is first.plotChartNode,
-          "the consistency table or chart was not reused")
-    check(scene.GetNumberOfNodes() == count, f"re-run changed the node count {count} -> {scene.GetNumberOfNodes()}")
+    first = logic.run(volumeNode, fast_settings(iterations=2, channels=16, min_labels=1), createLabelmap=True)
+    ids = sceneNodeIDs(scene)
+    settings = fast_settings(seed=3, iterations=8)
+    second = logic.run(volumeNode, settings, segmentationNode=first.segmentationNode, createLabelmap=True)
+    result = logic.segment(logic.volumeFromNode(volumeNode), settings)  # the same seed gives the same labels
+    check(sceneNodeIDs(scene) == ids, f"re-run changed the scene's nodes {ids} -> {sceneNodeIDs(scene)}")
+    for name in ("segmentationNode", "labelmapNode", "tableNode", "plotChartNode"):
+        check(getattr(second, name) is getattr(first, name), f"the re-run made a new {name}")
     checkSegmentsMatch(logic, second.segmentationNode, volumeNode, result)
+    check(np.array_equal(voxelArray(second.labelmapNode), result.labels), "the labelmap does not hold the new labels")
     delayDisplay("Re-run replaced the segments")
 
 
 def test_consistency_table(scene, delayDisplay=print):
-    """The consistency table has one row per slice with the values of consistency.slice_consistency."""
-    delayDisplay("Checking the slice consistency table")
+    """The consistency table has one row per slice with the values of consistency.slice_consistency,
+    and its chart plots identical fraction and ARI against slice on a fixed 0..1 axis."""
+    delayDisplay("Checking the slice consistency table and chart")
     logic = UnsupervisedCTSegLogic(scene)
-    volumeNode = smallPhantom(scene)
-    result = logic.segment(logic.volumeFromNode(volumeNode), fastSettings())
+    volumeNode = smallPhantom(scene, "ct")
+    result = logic.segment(logic.volumeFromNode(volumeNode), fast_settings())
     applied = logic.applyResult(volumeNode, result)
     table = applied.tableNode
     depth = volumeNode.GetImageData().GetDimensions()[2]
+    check(table.GetName() == "ct slice consistency", f"table named '{table.GetName()}'")
     check(table.GetNumberOfRows() == depth, f"{table.GetNumberOfRows()} table rows for {depth} slices")
     expected = consistency.slice_consistency(result.labels)
+    columns = [table.GetColumnName(i) for i in range(table.GetNumberOfColumns())]
+    check(columns == list(expected), f"table columns {columns}, expected {list(expected)}")
     for column, values in expected.items():
         array = table.GetTable().GetColumnByName(column)
-        check(array is not None, f"table has no column '{column}'")
         got = np.array([array.GetTuple1(i) for i in range(array.GetNumberOfTuples())])
         check(np.allclose(got, values, equal_nan=True), f"column '{column}' is {got}, expected {values}")
-    check(applied.plotChartNode.GetNumberOfPlotSeriesNodes() == 2, "the chart does not have two series")
-    delayDisplay("Consistency table is right")
+
+    chart = applied.plotChartNode
+    check(chart.GetName() == "ct slice consistency", f"chart named '{chart.GetName()}'")
+    check(chart.GetNumberOfPlotSeriesNodes() == 2, f"the chart has {chart.GetNumberOfPlotSeriesNodes()} series, not 2")
+    series = [chart.GetNthPlotSeriesNode(i) for i in range(2)]
+    plotted = sorted(s.GetYColumnName() for s in series)
+    check(plotted == ["ari_previous", "identical_fraction"], f"the chart plots {plotted}")
+    for s in series:
+        check(s.GetTableNodeID() == table.GetID() and s.GetXColumnName() == "slice",
+              f"series '{s.GetName()}' does not plot the table's columns against slice")
+        check(s.GetPlotType() == slicer.vtkMRMLPlotSeriesNode.PlotTypeScatter,
+              f"series '{s.GetName()}' is not a scatter plot")
+    check(chart.GetXAxisTitle() == "slice", f"x axis titled '{chart.GetXAxisTitle()}'")
+    check(not chart.GetYAxisRangeAuto() and tuple(chart.GetYAxisRange()) == (0.0, 1.0),
+          "the y axis is not fixed to 0..1")
+    segmentationNode = applied.segmentationNode
+    check(segmentationNode.GetNodeReference("unsupervisedCTSegConsistencyTable") is table
+          and segmentationNode.GetNodeReference("unsupervisedCTSegConsistencyChart") is chart,
+          "the segmentation does not reference its table and chart")
+    delayDisplay("Consistency table and chart are right")
 
 
 def test_preview_slice(scene, delayDisplay=print):
-    """Previewing one slice gives a one-slice segmentation lying on that slice of the input."""
+    """Previewing one slice of a tilted volume gives a one-slice, 2D-only segmentation lying on that
+    slice of the input, with no consistency review."""
     delayDisplay("Previewing one slice")
     logic = UnsupervisedCTSegLogic(scene)
-    volumeNode = smallPhantom(scene)
+    volumeNode = tiltedPhantom(scene)
     k = 2
     sliceVolume = logic.axialSliceVolume(volumeNode, k)
-    result = logic.segment(sliceVolume, fastSettings())
-    applied = logic.applyResult(volumeNode, result)
-    segmentation = applied.segmentationNode.GetSegmentation()
-    image = segmentation.GetNthSegment(0).GetRepresentation("Binary labelmap")
-    expectedOrigin = (nodeGeometry(volumeNode) @ np.array([0, 0, k, 1.0]))[:3]
-    check(np.allclose(imageGeometry(image)[:3, 3], expectedOrigin, atol=TOL),
-          f"preview lies at {imageGeometry(image)[:3, 3]}, not on slice {k} at {expectedOrigin}")
-    labels = logic.labelsFromSegmentation(applied.segmentationNode, volumeNode)
+    result = logic.segment(sliceVolume, fast_settings())
+    applied = logic.applyResult(volumeNode, result, name="tilted phantom preview")
+    segmentationNode = applied.segmentationNode
+    check(segmentationNode.GetName() == "tilted phantom preview", f"preview named '{segmentationNode.GetName()}'")
+    grid = nodeGeometry(volumeNode)
+    sliceOrigin = (grid @ np.array([0, 0, k, 1.0]))[:3]
+    matrix, extent = referenceGeometry(segmentationNode)
+    nx, ny, _ = volumeNode.GetImageData().GetDimensions()
+    check(extent == (0, nx - 1, 0, ny - 1, 0, 0), f"preview reference extent {extent} is not one slice")
+    check(np.allclose(matrix[:3, 3], sliceOrigin, atol=TOL) and np.allclose(matrix[:3, :3], grid[:3, :3], atol=TOL),
+          f"preview reference grid lies at {matrix[:3, 3]}, not on slice {k} at {sliceOrigin}")
+    segmentation = segmentationNode.GetSegmentation()
+    check(segmentation.GetNumberOfSegments() == len(result.tissues) > 0,
+          f"{segmentation.GetNumberOfSegments()} segments for {len(result.tissues)} tissues")
+    for i in range(segmentation.GetNumberOfSegments()):
+        image = segmentation.GetNthSegment(i).GetRepresentation("Binary labelmap")
+        check(np.allclose(imageGeometry(image)[:3, 3], sliceOrigin, atol=TOL),
+              f"segment {i} lies at {imageGeometry(image)[:3, 3]}, not on slice {k} at {sliceOrigin}")
+    labels = logic.labelsFromSegmentation(segmentationNode, volumeNode)
     check(np.array_equal(labels[k], result.labels[0]), "preview voxels differ from the engine's")
     check(not np.any(np.delete(labels, k, axis=0)), "preview has voxels outside its slice")
     check(applied.tableNode is None and applied.plotChartNode is None, "a one-slice preview got a consistency review")
+    check(not segmentation.ContainsRepresentation("Closed surface"), "a one-slice preview got 3D surfaces")
     delayDisplay("Preview is on the right slice")
 
 
 def test_outside_body_segment_and_clean_up(scene, delayDisplay=print):
-    """Body mask with an "outside body" segment and both clean-ups: one more segment, hidden in 3D."""
+    """Body mask with an "outside body" segment and both clean-ups: one more segment, last, labelled in
+    the labelmap, shown in the slice views only; a re-run without it shows every segment in 3D."""
     delayDisplay("Segmenting with an 'outside body' segment and clean-up")
     logic = UnsupervisedCTSegLogic(scene)
     volumeNode = smallPhantom(scene)
-    settings = fastSettings(body_mask=True, outside_segment=True, min_island_mm3=20.0, fill_holes=True)
-    result = logic.segment(logic.volumeFromNode(volumeNode), settings)
-    names = [t.name for t in result.tissues]
-    check(names.count("outside body") == 1 and names[-1] == "outside body",
-          f"expected one 'outside body' tissue, last; got {names}")
-    check(bool(np.all(result.labels > 0)), "with an 'outside body' segment every voxel should have a label")
-    applied = logic.applyResult(volumeNode, result)
-    checkSegmentsMatch(logic, applied.segmentationNode, volumeNode, result)
-    segmentation = applied.segmentationNode.GetSegmentation()
-    display = applied.segmentationNode.GetDisplayNode()
+    settings = fast_settings(body_mask=True, outside_segment=True, min_island_mm3=20.0, fill_holes=True)
+    applied = logic.run(volumeNode, settings, createLabelmap=True)
+    result = logic.segment(logic.volumeFromNode(volumeNode), settings)  # the same seed gives the same labels
+    outside = [t for t in result.tissues if t.name == OUTSIDE_NAME]
+    check(len(outside) == 1 and outside[0].label == len(result.tissues),
+          f"expected one '{OUTSIDE_NAME}' tissue with the last label; got {[t.name for t in result.tissues]}")
+    outside = outside[0]
+    counted = int(np.count_nonzero(result.labels == outside.label))
+    check(counted == outside.voxels > 0, f"'{OUTSIDE_NAME}' counts {outside.voxels} voxels, the labels {counted}")
+    check(bool(np.all(result.labels > 0)), f"with an '{OUTSIDE_NAME}' segment every voxel should have a label")
+    segmentationNode = applied.segmentationNode
+    checkSegmentsMatch(logic, segmentationNode, volumeNode, result)
+    check(np.array_equal(voxelArray(applied.labelmapNode), result.labels), "the labelmap does not hold the labels")
+    colourName = applied.labelmapNode.GetDisplayNode().GetColorNode().GetColorName(outside.label)
+    check(colourName == OUTSIDE_NAME, f"label {outside.label} is called '{colourName}' in the labelmap")
+    # Its 3D surface would be a box around the body: shown in 2D only, every tissue in 3D as well.
+    segmentation, display = segmentationNode.GetSegmentation(), segmentationNode.GetDisplayNode()
+    check(segmentation.ContainsRepresentation("Closed surface"), "no 3D surfaces were made")
     for i in range(segmentation.GetNumberOfSegments()):
-        name = segmentation.GetNthSegment(i).GetName()
-        shown = display.GetSegmentVisibility3D(segmentation.GetNthSegmentID(i))
-        check(shown == (name != "outside body"), f"segment '{name}' is {'shown' if shown else 'hidden'} in 3D")
+        segmentID, name = segmentation.GetNthSegmentID(i), segmentation.GetNthSegment(i).GetName()
+        shown = display.GetSegmentVisibility3D(segmentID)
+        check(shown == (name != OUTSIDE_NAME), f"segment '{name}' is {'shown' if shown else 'hidden'} in 3D")
+        check(display.GetSegmentVisibility(segmentID) and display.GetSegmentVisibility2DFill(segmentID),
+              f"segment '{name}' is not shown in the slice views")
+
+    delayDisplay("Re-running without the 'outside body' segment")
+    plain = fast_settings(body_mask=True)
+    again = logic.run(volumeNode, plain, segmentationNode=segmentationNode)
+    expected = logic.segment(logic.volumeFromNode(volumeNode), plain)
+    check(OUTSIDE_NAME not in segmentNames(again.segmentationNode), f"'{OUTSIDE_NAME}' is still there")
+    check(not np.all(expected.labels > 0), "without an 'outside body' segment the outside should be unlabelled")
+    checkSegmentsMatch(logic, again.segmentationNode, volumeNode, expected)
+    hidden = [segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())
+              if not display.GetSegmentVisibility3D(segmentation.GetNthSegmentID(i))]
+    check(not hidden, f"segments {hidden} are still hidden in 3D")
     delayDisplay("The 'outside body' segment is there, shown in the slice views only")
 
 
 def test_cancel_leaves_scene_unchanged(scene, delayDisplay=print):
-    """A cancelled run raises Cancelled and adds, removes and changes no node."""
+    """A run cancelled before it starts or during training raises Cancelled and leaves the scene, an
+    earlier result in the same output included, exactly as it was."""
     delayDisplay("Cancelling a run")
     logic = UnsupervisedCTSegLogic(scene)
     volumeNode = smallPhantom(scene)
-    before = sceneNodeIDs(scene)
-    try:
-        logic.run(volumeNode, fastSettings(), cancel=lambda: True)
-    except Cancelled:
-        pass
-    else:
-        raise AssertionError("the cancelled run did not raise Cancelled")
-    check(sceneNodeIDs(scene) == before, "a cancelled run changed the scene's nodes")
+    earlier = logic.run(volumeNode, fast_settings())
+    before = sceneState(scene)
+    expectError(Cancelled, lambda: logic.run(volumeNode, fast_settings(), cancel=lambda: True),
+                "a run cancelled before it started")
+    check(sceneState(scene) == before, "a run cancelled before it started changed the scene")
+
+    stop = threading.Event()
+
+    def progress(p):
+        if p.iteration >= 2:
+            stop.set()
+
+    expectError(Cancelled, lambda: logic.run(volumeNode, fast_settings(iterations=50, min_labels=1),
+                                             segmentationNode=earlier.segmentationNode, createLabelmap=True,
+                                             progress=progress, cancel=stop),
+                "a run cancelled during training")
+    check(stop.is_set(), "the run ended before it was cancelled")
+    check(sceneState(scene) == before, "a run cancelled during training changed the scene")
     delayDisplay("Cancel left the scene alone")
 
 
 def test_bad_inputs_are_refused(scene, delayDisplay=print):
-    """No volume and a labelmap are refused with a message saying what to choose instead."""
+    """Every kind of node the engine cannot segment is refused by volumeFromNode and by run with one
+    line naming the problem, and the scene, an earlier result included, is left exactly as it was."""
     delayDisplay("Checking input errors")
     logic = UnsupervisedCTSegLogic(scene)
-    ct = volumeNodeFromVolume(scene, logic.volumeFromNode(smallPhantom(scene)), "copy of the phantom")
-    labelmapNode = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "labels")
-    labelmapNode.SetAndObserveImageData(ct.GetImageData())  # CT voxels, but a labelmap node
-    for node, words in ((None, "select an input volume"), (labelmapNode, "not a labelmap")):
-        try:
-            logic.volumeFromNode(node)
-        except InputError as error:
-            check(words in str(error), f"message '{error}' does not say '{words}'")
-        else:
-            raise AssertionError(f"{node} was accepted as input")
+    ct = smallPhantom(scene)
+    earlier = logic.run(ct, fast_settings())
+
+    def labelmapOfCT():  # CT voxels, but a labelmap node: refused for what it is
+        node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "labels")
+        image = vtk.vtkImageData()
+        image.DeepCopy(ct.GetImageData())
+        node.SetAndObserveImageData(image)
+        return node
+
+    badNodes = (  # (what, make, pattern the message must match)
+        ("no volume", lambda: None, "select an input volume"),
+        ("an RGB vector volume",
+         lambda: imageNode(scene, "vtkMRMLVectorVolumeNode", "rgb", (5, 4, 3), vtk.VTK_UNSIGNED_CHAR, 3),
+         "3 components.*RGB"),
+        ("RGB voxels in a scalar volume",
+         lambda: imageNode(scene, "vtkMRMLScalarVolumeNode", "rgb in a scalar node", (5, 4, 3),
+                           vtk.VTK_UNSIGNED_CHAR, 3),
+         "3 components.*single-component"),
+        ("a labelmap", labelmapOfCT, "choose a scalar CT volume, not a labelmap"),
+        ("a volume without voxels", lambda: scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "no voxels"),
+         "no image data"),
+        ("an empty image", lambda: imageNode(scene, "vtkMRMLScalarVolumeNode", "empty", (0, 0, 0), vtk.VTK_SHORT, 1),
+         "empty image"),
+        ("a 4D sequence", lambda: scene.AddNewNodeByClass("vtkMRMLSequenceNode", "4D"), "4D sequence.*one time point"),
+        ("a model", lambda: scene.AddNewNodeByClass("vtkMRMLModelNode", "surface"), "not a volume"),
+    )
+    for what, make, pattern in badNodes:
+        node = make()
+        before = sceneState(scene)
+        for call, how in ((lambda: logic.volumeFromNode(node), "reading"),
+                          (lambda: logic.run(node, fast_settings(), segmentationNode=earlier.segmentationNode,
+                                             createLabelmap=True), "running")):
+            message = str(expectError(InputError, call, f"{how} {what}"))
+            check(re.search(pattern, message), f"{how} {what}: message '{message}' does not say '{pattern}'")
+            check("\n" not in message, f"{how} {what}: message '{message}' is not one line")
+            check(sceneState(scene) == before, f"{how} {what} changed the scene")
     delayDisplay("Bad inputs are refused")
 
 
