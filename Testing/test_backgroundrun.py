@@ -9,12 +9,12 @@ import threading
 import time
 
 import pytest
-
 from helpers import blocks_volume
+
 from UnsupervisedCTSegLib.engine import run as engine
-from UnsupervisedCTSegLib.slicer.backgroundrun import BackgroundRun
 from UnsupervisedCTSegLib.engine.errors import Cancelled, InputError
 from UnsupervisedCTSegLib.engine.settings import Settings
+from UnsupervisedCTSegLib.slicer.backgroundrun import BackgroundRun
 
 LONG = Settings(channels=8, iterations=200, min_labels=1, body_mask=False, device="cpu")  # min_labels=1: no early stop
 DEADLINE = 120.0  # seconds a test waits for something that takes well under a second

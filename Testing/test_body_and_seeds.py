@@ -2,17 +2,16 @@
 outside can be one segment, the clean-up removes islands, and seeds agree on the tissue split."""
 import numpy as np
 import pytest
+from helpers import fast_settings
 from scipy import ndimage
 
-from UnsupervisedCTSegLib.engine.bodymask import body_mask
-from UnsupervisedCTSegLib.evaluation.consistency import adjusted_rand_index, matched_agreement
 from UnsupervisedCTSegLib.cli.demo import NOT_ANATOMY, score
+from UnsupervisedCTSegLib.engine.bodymask import body_mask
 from UnsupervisedCTSegLib.engine.run import segment
-from UnsupervisedCTSegLib.io.phantom import CLOTHING, CUSHION, TABLE, make_phantom
 from UnsupervisedCTSegLib.engine.settings import Settings
 from UnsupervisedCTSegLib.engine.tissues import OUTSIDE_NAME
-
-from helpers import fast_settings
+from UnsupervisedCTSegLib.evaluation.consistency import adjusted_rand_index, matched_agreement
+from UnsupervisedCTSegLib.io.phantom import CLOTHING, CUSHION, TABLE, make_phantom
 
 
 @pytest.fixture(scope="module")

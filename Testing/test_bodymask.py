@@ -1,9 +1,9 @@
 """body_mask: the patient without table, cushion, clothing or outside air, on the phantom and on real CT."""
 import numpy as np
 import pytest
+from conftest import SHARED_DATA
 from scipy import ndimage
 
-from conftest import SHARED_DATA
 from UnsupervisedCTSegLib.engine.bodymask import body_mask
 from UnsupervisedCTSegLib.io.phantom import AIR, CLOTHING, CUSHION, TABLE, make_phantom
 

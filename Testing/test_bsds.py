@@ -9,13 +9,13 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
-from UnsupervisedCTSegLib.evaluation import bsds
 from UnsupervisedCTSegLib.cli.main import main
-from UnsupervisedCTSegLib.engine.run import segment
 from UnsupervisedCTSegLib.engine.errors import InputError
-from UnsupervisedCTSegLib.evaluation.metrics import segment_best_ious, split_components
+from UnsupervisedCTSegLib.engine.run import segment
 from UnsupervisedCTSegLib.engine.settings import Settings
 from UnsupervisedCTSegLib.engine.volume import Volume
+from UnsupervisedCTSegLib.evaluation import bsds
+from UnsupervisedCTSegLib.evaluation.metrics import segment_best_ious, split_components
 
 
 def test_split_components_is_4_connected():

@@ -4,12 +4,11 @@ import os
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from helpers import blocks_volume
 
 from UnsupervisedCTSegLib.cli.main import main
 from UnsupervisedCTSegLib.io.readers import read_volume
 from UnsupervisedCTSegLib.io.writers import write_volume
-
-from helpers import blocks_volume
 
 FAST = ["-M", "2", "-p", "8", "-T", "3", "--train-size", "0", "--no-body-mask", "--device", "cpu", "--quiet"]
 
@@ -153,10 +152,9 @@ def test_cpu_run_announces_its_estimated_time_first(tmp_path, capsys):
 def test_readme_parameter_table_has_every_setting_with_its_flag_and_default():
     """The README's table of parameters is checked against the Settings fields' Knobs."""
     import re
+    from pathlib import Path
 
     from UnsupervisedCTSegLib.engine.settings import flag_names, knobs, shown_default
-
-    from pathlib import Path
 
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     table = text.split("## Parameters", 1)[1].split("\n\n", 2)[1]

@@ -3,14 +3,12 @@ through-plane continuity term, the class-balanced similarity term and the ignore
 import numpy as np
 import pytest
 import torch
+from helpers import fast_settings
 
 from UnsupervisedCTSegLib.engine.losses import edge_weights_z, similarity_loss, z_continuity_loss
-from UnsupervisedCTSegLib.engine.windows import WINDOWS
-from UnsupervisedCTSegLib.engine.windows import AIR_HU
 from UnsupervisedCTSegLib.engine.training import (IGNORE, build_model, count_labels, in_channels, network_input,
-                                           slab_planes, warm_start_centres, warm_targets)
-
-from helpers import fast_settings
+                                                  slab_planes, warm_start_centres, warm_targets)
+from UnsupervisedCTSegLib.engine.windows import AIR_HU, WINDOWS
 
 
 def ramp_volume(depth=4, height=5, width=6):

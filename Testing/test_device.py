@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from helpers import blocks_volume, fast_settings
+
 from UnsupervisedCTSegLib.engine import device
-from UnsupervisedCTSegLib.slicer import texts
 from UnsupervisedCTSegLib.engine import run as engine
 from UnsupervisedCTSegLib.engine.errors import Cancelled, InputError
 from UnsupervisedCTSegLib.engine.settings import Settings
+from UnsupervisedCTSegLib.slicer import texts
 
 MODULE_DIR = Path(__file__).resolve().parents[1] / "UnsupervisedCTSeg"
 

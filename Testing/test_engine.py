@@ -1,16 +1,16 @@
+import re
 import threading
 
 import numpy as np
 import pytest
 import torch
+from helpers import blocks_volume, fast_settings
 
-from UnsupervisedCTSegLib.engine.run import Progress, segment
 from UnsupervisedCTSegLib.engine.errors import Cancelled, InputError
+from UnsupervisedCTSegLib.engine.run import Progress, segment
 from UnsupervisedCTSegLib.engine.settings import Settings
 from UnsupervisedCTSegLib.engine.superpixels import majority_vote, majority_vote_loop
 from UnsupervisedCTSegLib.engine.volume import Volume
-
-from helpers import blocks_volume, fast_settings
 
 
 def test_same_seed_same_labels_on_cpu():
@@ -144,3 +144,18 @@ def test_cuda_asked_without_gpu_is_a_clear_error():
         pytest.skip("a GPU is present")
     with pytest.raises(InputError, match="--device cpu"):
         segment(blocks_volume(), fast_settings(device="cuda"))
+
+
+def test_every_numeric_setting_is_refused_just_outside_its_declared_range():
+    """The range each Settings field declares is the range that is checked, with the range in the message."""
+    from UnsupervisedCTSegLib.engine.settings import knobs
+
+    for name, what in knobs().items():
+        if what.minimum is None:
+            continue
+        step = 1 if isinstance(getattr(Settings(), name), int) else 1e-6
+        below = what.minimum if what.above else what.minimum - step
+        above = what.maximum if what.below else what.maximum + step
+        for value in (below, above):
+            with pytest.raises(InputError, match=re.escape(what.range_text())):
+                Settings(**{name: value})

@@ -7,13 +7,12 @@ import time
 import numpy as np
 import pytest
 import torch
+from helpers import blocks_volume
 
 from UnsupervisedCTSegLib.engine.estimate import Calibration, calibrate, estimate_seconds, extrapolate
 from UnsupervisedCTSegLib.engine.run import segment
 from UnsupervisedCTSegLib.engine.settings import Settings
 from UnsupervisedCTSegLib.engine.volume import Volume
-
-from helpers import blocks_volume
 
 
 def tiny_settings(**overrides):

@@ -5,18 +5,17 @@ import math
 
 import numpy as np
 import pytest
-
-from UnsupervisedCTSegLib.evaluation import references, report, scoring
-from UnsupervisedCTSegLib.cli import slicerange
-from UnsupervisedCTSegLib.cli.main import build_parser, main, settings_from
-from UnsupervisedCTSegLib.evaluation.consistency import matched_agreement, run_to_run_ari, summary
-from UnsupervisedCTSegLib.engine.errors import InputError
-from UnsupervisedCTSegLib.evaluation.metrics import hungarian_iou
-from UnsupervisedCTSegLib.engine.volume import Volume
-from UnsupervisedCTSegLib.io.writers import write_labelmap, write_volume
-
 from conftest import SHARED_DATA
 from helpers import blocks_volume
+
+from UnsupervisedCTSegLib.cli import slicerange
+from UnsupervisedCTSegLib.cli.main import build_parser, main, settings_from
+from UnsupervisedCTSegLib.engine.errors import InputError
+from UnsupervisedCTSegLib.engine.volume import Volume
+from UnsupervisedCTSegLib.evaluation import references, report, scoring
+from UnsupervisedCTSegLib.evaluation.consistency import matched_agreement, run_to_run_ari, summary
+from UnsupervisedCTSegLib.evaluation.metrics import hungarian_iou
+from UnsupervisedCTSegLib.io.writers import write_labelmap, write_volume
 
 EXAMPLE = SHARED_DATA / "totalsegmentator_example"
 

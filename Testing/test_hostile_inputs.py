@@ -15,12 +15,11 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+from helpers import body_volume, write_dicom_series
 
 from UnsupervisedCTSegLib.cli.main import main
 from UnsupervisedCTSegLib.engine.volume import Volume
 from UnsupervisedCTSegLib.io.writers import write_deeplesion_pngs, write_labelmap, write_volume
-
-from helpers import body_volume, write_dicom_series
 
 FAST = ["-M", "2", "-p", "8", "-T", "3", "--device", "cpu", "--quiet"]
 SERIES_A, SERIES_B = "1.2.826.0.1.3680043.2.1125.7.1", "1.2.826.0.1.3680043.2.1125.7.2"

@@ -13,16 +13,15 @@ import numpy as np
 import pytest
 
 slicer = pytest.importorskip("slicer")
+from helpers import body_volume  # noqa: E402
 from vtk.util import numpy_support  # noqa: E402
 
 from UnsupervisedCTSegLib.engine.errors import Cancelled, InputError  # noqa: E402
-from UnsupervisedCTSegLib.slicer.parameters import settings_from_parameters  # noqa: E402
+from UnsupervisedCTSegLib.engine.volume import Volume  # noqa: E402
 from UnsupervisedCTSegLib.slicer.logic import volumeNodeFromVolume  # noqa: E402
+from UnsupervisedCTSegLib.slicer.parameters import settings_from_parameters  # noqa: E402
 from UnsupervisedCTSegLib.slicer.selftests import sceneState  # noqa: E402
 from UnsupervisedCTSegLib.slicer.testsettings import fast_settings  # noqa: E402
-from UnsupervisedCTSegLib.engine.volume import Volume  # noqa: E402
-
-from helpers import body_volume  # noqa: E402
 
 
 def ct_node(scene, name="ct", **kwargs):

@@ -6,16 +6,15 @@ import warnings
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from helpers import write_dicom_series
 from PIL import Image
 
 from UnsupervisedCTSegLib.engine.errors import InputError
-from UnsupervisedCTSegLib.io.readers import read_deeplesion, read_volume
 from UnsupervisedCTSegLib.engine.tissues import Tissue
 from UnsupervisedCTSegLib.engine.volume import Volume
-from UnsupervisedCTSegLib.io.writers import (atomic_output, write_deeplesion_pngs, write_labelmap,
-                                          write_segmentation, write_volume)
-
-from helpers import write_dicom_series
+from UnsupervisedCTSegLib.io.readers import read_deeplesion, read_volume
+from UnsupervisedCTSegLib.io.writers import (atomic_output, write_deeplesion_pngs, write_labelmap, write_segmentation,
+                                             write_volume)
 
 TOL = 1e-4
 FLIPPED = np.diag([-1.0, -1.0, 1.0])  # like the real data: LPS axes pointing right and anterior

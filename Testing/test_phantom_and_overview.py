@@ -1,9 +1,9 @@
 import numpy as np
 from PIL import Image
 
+from UnsupervisedCTSegLib.engine.tissues import renumber_by_hu
 from UnsupervisedCTSegLib.io.overview import write_overview
 from UnsupervisedCTSegLib.io.phantom import BONE, FAT, LIVER, LUNG, TABLE, make_phantom
-from UnsupervisedCTSegLib.engine.tissues import renumber_by_hu
 
 
 def test_phantom_is_deterministic_with_realistic_hu():

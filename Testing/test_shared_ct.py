@@ -5,13 +5,12 @@ Runs through evaluation.evaluate, the code behind `ctseg evaluate-ct`, with the 
 the full table with the (slow) paper configuration is in the README.
 """
 import pytest
+from conftest import SHARED_DATA
 
 from UnsupervisedCTSegLib.evaluation.references import (load_label_map, load_names, load_tissue_masks, reference_groups,
-                                                      tissue_mask_folder)
+                                                        tissue_mask_folder)
 from UnsupervisedCTSegLib.evaluation.scoring import evaluate
 from UnsupervisedCTSegLib.io.readers import read_volume
-
-from conftest import SHARED_DATA
 
 EXAMPLE = SHARED_DATA / "totalsegmentator_example"
 pytestmark = pytest.mark.skipif(not (EXAMPLE / "example_ct_sm.nii.gz").exists(), reason="shared CT data absent")

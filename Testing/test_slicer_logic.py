@@ -12,16 +12,15 @@ import pytest
 
 slicer = pytest.importorskip("slicer")
 import vtk  # noqa: E402
+from helpers import blocks_volume, fast_settings  # noqa: E402
 
 from UnsupervisedCTSegLib.engine import run as engine  # noqa: E402
 from UnsupervisedCTSegLib.engine.errors import InputError  # noqa: E402
-from UnsupervisedCTSegLib.slicer.selftests import (nodeGeometry, referenceGeometry, sceneNodeIDs,  # noqa: E402
-                                                  voxelArray)
-from UnsupervisedCTSegLib.slicer.logic import (UnsupervisedCTSegLogic, phantomVolumeNode,  # noqa: E402
-                                              volumeNodeFromVolume)
 from UnsupervisedCTSegLib.engine.volume import Volume  # noqa: E402
-
-from helpers import blocks_volume, fast_settings  # noqa: E402
+from UnsupervisedCTSegLib.slicer.logic import (UnsupervisedCTSegLogic, phantomVolumeNode,  # noqa: E402
+                                               volumeNodeFromVolume)
+from UnsupervisedCTSegLib.slicer.selftests import (nodeGeometry, referenceGeometry, sceneNodeIDs,  # noqa: E402
+                                                   voxelArray)
 
 TOL = 1e-5
 FLIPPED = np.diag([-1.0, -1.0, 1.0])  # a typical CT in LPS: identity in RAS

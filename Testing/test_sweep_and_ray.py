@@ -5,13 +5,12 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import blocks_volume
 
-from UnsupervisedCTSegLib.evaluation import sweep, tasks
 from UnsupervisedCTSegLib.cli.main import main
 from UnsupervisedCTSegLib.engine.errors import InputError
+from UnsupervisedCTSegLib.evaluation import sweep, tasks
 from UnsupervisedCTSegLib.io.writers import write_labelmap, write_volume
-
-from helpers import blocks_volume
 
 FAST = ["-p", "4", "-q", "4", "-T", "2", "--no-body-mask", "--train-size", "0", "--device", "cpu", "--quiet"]
 

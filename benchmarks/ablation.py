@@ -10,9 +10,9 @@ the one in the README's "Quality on real CT" section.
 import argparse
 from pathlib import Path
 
+from UnsupervisedCTSegLib.engine.settings import Settings
 from UnsupervisedCTSegLib.evaluation import references, scoring
 from UnsupervisedCTSegLib.io.readers import read_volume
-from UnsupervisedCTSegLib.engine.settings import Settings
 
 # name -> Settings overrides of the default
 VARIANTS = {

@@ -8,11 +8,11 @@ import time
 
 import numpy as np
 
-from UnsupervisedCTSegLib.engine.run import segment
 from UnsupervisedCTSegLib.engine.estimate import calibrate, estimate_seconds
-from UnsupervisedCTSegLib.io.phantom import make_phantom
+from UnsupervisedCTSegLib.engine.run import segment
 from UnsupervisedCTSegLib.engine.settings import Settings
 from UnsupervisedCTSegLib.engine.volume import Volume
+from UnsupervisedCTSegLib.io.phantom import make_phantom
 
 
 def main():

@@ -16,9 +16,9 @@ import statistics
 import time
 
 import torch
+from iteration_timing import phantom_crop, seconds_per_iteration
 from torch.utils.flop_counter import FlopCounterMode
 
-from iteration_timing import phantom_crop, seconds_per_iteration
 from UnsupervisedCTSegLib.engine.run import segment
 from UnsupervisedCTSegLib.engine.settings import STUDY_PRESET, Settings
 from UnsupervisedCTSegLib.engine.volume import Volume

@@ -5,9 +5,9 @@ import time
 import numpy as np
 
 from UnsupervisedCTSegLib.engine.run import segment
-from UnsupervisedCTSegLib.io.phantom import make_phantom
 from UnsupervisedCTSegLib.engine.settings import Settings
 from UnsupervisedCTSegLib.engine.volume import Volume
+from UnsupervisedCTSegLib.io.phantom import make_phantom
 
 TRAINING_STAGES = ("slice", "training")  # progress stages reported once per iteration
 

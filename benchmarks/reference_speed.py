@@ -36,12 +36,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from iteration_timing import median_gap, phantom_crop, seconds_per_iteration
 from PIL import Image
 
-from iteration_timing import median_gap, phantom_crop, seconds_per_iteration
-from UnsupervisedCTSegLib.engine.windows import window_channels
 from UnsupervisedCTSegLib.engine.settings import STUDY_PRESET, Settings
 from UnsupervisedCTSegLib.engine.superpixels import majority_vote, majority_vote_loop, slic_slices
+from UnsupervisedCTSegLib.engine.windows import window_channels
 
 HEIGHT, WIDTH = 321, 481
 WINDOWS = ("wide", "soft", "bone")

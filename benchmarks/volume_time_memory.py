@@ -10,10 +10,10 @@ import argparse
 import resource
 import time
 
-from UnsupervisedCTSegLib.engine.run import segment
 from UnsupervisedCTSegLib.engine.estimate import estimate_seconds
-from UnsupervisedCTSegLib.io.phantom import make_phantom
+from UnsupervisedCTSegLib.engine.run import segment
 from UnsupervisedCTSegLib.engine.settings import STUDY_PRESET, Settings
+from UnsupervisedCTSegLib.io.phantom import make_phantom
 
 
 def peak_rss_mb() -> float:

@@ -38,14 +38,12 @@ class Knob:
     widget: str = ""  # the panel's widget class
 
     def range_text(self) -> str:
-        low = f"more than {number_text(self.minimum)}" if self.above else f"{number_text(self.minimum)}"
-        if self.maximum is None:
-            return f"{low} or more" if not self.above else low
-        if self.above or self.below:
-            high = f"less than {number_text(self.maximum)}" if self.below else f"at most {number_text(self.maximum)}"
-            low = low if self.above else f"at least {low}"
-            return f"{low} and {high}"
-        return f"{low} to {number_text(self.maximum)}"
+        """The valid range as the error messages say it: "1 to 50", "more than 0 and at most 10"."""
+        low, high = number_text(self.minimum), number_text(self.maximum)
+        if not (self.above or self.below):
+            return f"{low} to {high}"
+        return (f"{'more than' if self.above else 'at least'} {low} and "
+                f"{'less than' if self.below else 'at most'} {high}")
 
 
 def knob(default, help: str, **what) -> field:
