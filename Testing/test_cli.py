@@ -91,12 +91,12 @@ def test_bad_input_one_line_exit_2_no_files(tmp_path, capsys, case, word):
 def test_failed_write_leaves_no_partial_outputs(tmp_path, monkeypatch, capsys):
     import errno
 
-    import UnsupervisedCTSegLib.io.outputs as outputs
+    import UnsupervisedCTSegLib.io.overview as overview
 
     def broken(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(outputs, "write_overview", broken)
+    monkeypatch.setattr(overview, "write_overview", broken)  # the last of the four outputs fails
     source = write_volume(tmp_path / "ct.nrrd", blocks_volume(depth=1, size=12))
     out = tmp_path / "out" / "labels.nrrd"
     assert main(["segment", str(source), "-o", str(out), *FAST]) == 2
@@ -170,3 +170,54 @@ def test_readme_parameter_table_has_every_setting_with_its_flag_and_default():
     assert set(seen) == set(knobs()), f"settings missing from the README's table: {sorted(set(knobs()) - set(seen))}"
     for name, default in seen.items():
         assert default == shown_default(name), f"README gives {name} the default {default}"
+
+
+@pytest.fixture
+def torch_threads_restored():
+    """--threads sets PyTorch's thread count for the whole process: give the other tests theirs back."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_progress_json_is_one_event_per_line_ending_with_the_outputs(tmp_path, capsys, torch_threads_restored):
+    source = write_volume(tmp_path / "ct.nrrd", blocks_volume())
+    out = tmp_path / "out" / "labels.nrrd"
+    flags = [f for f in FAST if f != "--quiet"]  # with the estimate
+    code = main(["segment", str(source), "-o", str(out), *flags, "--progress", "json", "--outputs", "labelmap",
+                 "--threads", "1"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    events = [json.loads(line) for line in captured.out.splitlines()]  # nothing else on stdout
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "estimate" and kinds[-1] == "done" and set(kinds[1:-1]) == {"progress"}, kinds
+    fractions = [e["fraction"] for e in events if e["event"] == "progress"]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    done = events[-1]
+    assert set(done["outputs"]) == {"labelmap", "record"} and done["labels"] >= 2
+    assert sorted(p.name for p in out.parent.iterdir()) == ["labels.json", "labels.nrrd"]  # no picture, no .seg.nrrd
+
+
+def test_progress_json_reports_bad_input_as_one_error_event(tmp_path, capsys):
+    code = main(["segment", str(tmp_path / "missing.nrrd"), "-o", str(tmp_path / "l.nrrd"), "--progress", "json"])
+    captured = capsys.readouterr()
+    assert code == 2
+    (event,) = [json.loads(line) for line in captured.out.splitlines()]
+    assert event["event"] == "error" and event["status"] == 2 and "missing.nrrd" in event["message"]
+    assert captured.err.startswith("ctseg: error:")
+    assert main(["segment", str(tmp_path / "x.nrrd"), "-o", str(tmp_path / "l.nrrd"), "--threads", "0"]) == 2
+
+
+def test_settings_as_command_line_flags_read_back_as_the_same_settings():
+    """What the Slicer module passes to its child process (engine.settings.command_line) is what the
+    command line reads: every field, the booleans and the window list included."""
+    from UnsupervisedCTSegLib.cli.main import build_parser, settings_from
+    from UnsupervisedCTSegLib.engine.settings import Settings, command_line
+
+    for settings in (Settings(), Settings(theta=1.7, windows=("wide", "lung"), body_mask=False, outside_segment=True,
+                                          k=7, min_island_mm3=12.5, fill_holes=True, lr=1e-5, device="cpu"),
+                     Settings(variant="superpixel", mode="slice", classes=0, seed=2 ** 31 - 1)):
+        args = build_parser().parse_args(["segment", "in.nrrd", "-o", "out.nrrd", *command_line(settings)])
+        assert settings_from(args) == settings

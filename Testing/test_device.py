@@ -1,5 +1,4 @@
 """The panel's device helpers in device.py: the device line, GPU or not, out-of-memory errors."""
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,22 +16,40 @@ from UnsupervisedCTSegLib.slicer import texts
 MODULE_DIR = Path(__file__).resolve().parents[1] / "UnsupervisedCTSeg"
 
 
-def test_force_cpu_names_the_cpu_and_its_threads():
-    assert texts.device_name(True) == f"CPU ({torch.get_num_threads()} threads)"
-    assert re.fullmatch(r"Will run on: CPU \(\d+ threads\)", texts.device_description(True))
+def test_force_cpu_names_the_cpu_and_the_threads_a_run_gets():
+    assert texts.device_name(True, 7) == "CPU (7 threads)"
+    assert texts.device_description(True, 7) == "Will run on: CPU (7 threads)"
+    assert texts.device_description(True, 7, last_device="cuda:0 (GPU)") == "Will run on: CPU (7 threads)"
 
 
-def test_auto_names_the_gpu_when_there_is_one():
-    name = texts.device_name(False)
-    if torch.cuda.is_available():
-        assert name == f"CUDA GPU {torch.cuda.get_device_name(0)}"
-    else:
-        assert name == texts.device_name(True)
-    assert texts.device_description(False) == f"Will run on: {name}"
+def test_auto_says_gpu_or_cpu_until_a_run_has_shown_which():
+    """Without importing torch the panel cannot know whether PyTorch sees a GPU: it says both."""
+    assert texts.device_name(False, 7) == "CUDA GPU or CPU (7 threads)"
+    assert texts.device_description(False, 7) == "Will run on: a CUDA GPU if PyTorch finds one, else the CPU (7 threads)"
+    assert texts.device_name(False, 7, last_device="cuda:0 (NVIDIA H200)") == "cuda:0 (NVIDIA H200)"
+    assert texts.device_description(False, 7, last_device="cpu (7 threads)") == "Will run on: cpu (7 threads)"
+
+
+def test_one_thread_is_one_thread():
+    assert texts.device_name(True, 1) == "CPU (1 thread)"
+    assert texts.device_description(False, 1).startswith("Will run on: a CUDA GPU if PyTorch finds one, else the CPU (1 thread)")
 
 
 def test_device_line_goes_through_the_translator():
-    assert texts.device_description(True, lambda text: "<" + text + ">").startswith("<Will run on: <CPU (")
+    assert texts.device_description(True, 3, lambda text: "<" + text + ">").startswith("<Will run on: <CPU (")
+    assert texts.device_description(False, 3, lambda text: "<" + text + ">").startswith("<Will run on: a CUDA GPU")
+
+
+def test_device_line_does_not_import_torch():
+    """The panel writes the line as it opens: importing torch there takes seconds, or fails when broken."""
+    code = ("import sys; "
+            f"sys.path.insert(0, {str(MODULE_DIR)!r}); "
+            "from UnsupervisedCTSegLib.slicer import texts; "
+            "lines = [texts.device_description(f, 3) for f in (False, True)] + [texts.device_name(False, 3)]; "
+            "assert 'torch' not in sys.modules, 'torch imported'; print(lines)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-1500:]
+    assert "PyTorch is installed on the first run" not in run.stdout  # torch is installed here
 
 
 def test_runs_on_gpu():
@@ -149,8 +166,8 @@ def test_device_helpers_work_before_pytorch_is_installed():
     code = ("import sys, types; sys.modules['torch'] = None; "
             f"sys.path.insert(0, {str(MODULE_DIR)!r}); "
             "from UnsupervisedCTSegLib.engine import device; from UnsupervisedCTSegLib.slicer import texts; "
-            "assert texts.device_name(False) is None; "
-            "assert 'not known yet' in texts.device_description(False); "
+            "assert texts.device_name(False, 3) == 'CUDA GPU or CPU (3 threads)'; "
+            "assert texts.device_description(False, 3).endswith('; PyTorch is installed on the first run'); "
             "assert device.runs_on_gpu(types.SimpleNamespace(device='auto')) is False; "
             "assert device.is_out_of_memory(RuntimeError('CUDA out of memory')); "
             "assert device.release_gpu_memory() is False")

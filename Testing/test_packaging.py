@@ -5,8 +5,10 @@ description-file checks) as far as that can be done offline.
 """
 from __future__ import annotations
 
+import ast
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -165,22 +167,219 @@ def test_every_python_file_of_the_package_is_installed_into_slicer():
     assert package - installed == set(), f"not installed into Slicer: {sorted(package - installed)}"
 
 
-def test_requirements_match_pyproject():
-    """Resources/requirements.txt (installed in Slicer) asks for what pyproject.toml asks for."""
-    lines = (line.split("#", 1)[0].strip() for line in (MODULE_DIR / "Resources" / "requirements.txt").open(encoding="utf-8"))
-    requirements = [line for line in lines if line]
+# --- Python requirements in Slicer --------------------------------------------------------------
+#
+# Resources/requirements.txt is what the panel pip-installs into Slicer. It must list what the
+# Slicer side imports and nothing else: not what Slicer ships (pip would replace Slicer's own copy),
+# not PyTorch (the PyTorch extension installs it), not what only the command line uses.
+#
+# The Slicer side is every module reached from SLICER_PATH_ROOTS by imports, at the top of a module
+# or inside a function. That counts more than runs (cli/main.py imports the modules of every
+# command, not only `segment`), which can only add packages that need a reason. A third-party import
+# counts, except
+#   - an optional one: inside a `try` whose `except` catches ImportError and carries on without it;
+#   - one listed in NOT_ON_THE_SLICER_PATH: inside a function the Slicer side never calls, with why.
+# A listed import must exist and lie inside a function (a top-level import runs whenever its module
+# is imported), so the list can neither go stale nor hide a real dependency; and
+# test_the_child_runs_without_what_the_slicer_side_never_imports runs the child with those packages
+# made unimportable.
+
+PACKAGE = "UnsupervisedCTSegLib"
+LIB_DIR = MODULE_DIR / PACKAGE
+# The panel (the module file), the slicer layer, and the package's __main__, which the panel starts as
+# `python -m UnsupervisedCTSegLib segment IN -o OUT --progress json --outputs labelmap`.
+SLICER_PATH_ROOTS = ("UnsupervisedCTSeg", f"{PACKAGE}.__main__", f"{PACKAGE}.slicer")
+NOT_ON_THE_SLICER_PATH = {  # (module under the package, third-party package): why the Slicer side never runs it
+    ("io.overview", "matplotlib"): "the overview picture: the child runs with --outputs labelmap, the panel draws none",
+    ("cli.running", "tqdm"): "ProgressBar, the terminal's progress bar: the child runs with --progress json",
+    ("evaluation.tasks", "tqdm"): "the progress bar of evaluate-bsds and sweep",
+    ("evaluation.tasks", "ray"): "evaluate-bsds and sweep on Ray",
+    ("evaluation.figures", "matplotlib"): "the figures of evaluate-bsds, sweep and figure-series",
+    ("evaluation.report", "matplotlib"): "the figure of evaluate-ct's report",
+}
+SLICER_APPLICATION = {"slicer", "vtk", "qt", "ctk", "SampleData"}  # Slicer itself and its modules
+FROM_THE_PYTORCH_EXTENSION = {"torch", "PyTorchUtils"}
+# Distributions every Slicer from 5.8 on (the oldest the README supports) ships in its Python, with
+# the versions of 5.8.0 (Slicer's SuperBuild: External_python-numpy, -scipy, -dicom-requirements,
+# -pythonqt-requirements and External_SimpleITK; Slicer_USE_SCIPY and Slicer_USE_SimpleITK are on).
+SHIPPED_WITH_SLICER_5_8 = {"numpy": "1.26.4", "scipy": "1.13.1", "simpleitk": "2.3.1", "pydicom": "2.4.4",
+                           "pillow": "10.3.0", "packaging": "24.0"}
+DISTRIBUTION = {"skimage": "scikit-image", "PIL": "pillow"}  # import name -> distribution, where they differ
+CATCHES_IMPORT_ERROR = {"ImportError", "ModuleNotFoundError"}
+
+
+def split_requirement(requirement: str) -> tuple:
+    """('scikit-image', '>=0.20'), the name lower-cased."""
+    name, spec = re.match(r"([A-Za-z0-9._-]+)\s*(.*)", requirement).groups()
+    return name.lower(), spec
+
+
+def requirements_txt() -> dict:
+    with (MODULE_DIR / "Resources" / "requirements.txt").open(encoding="utf-8") as lines:
+        return dict(split_requirement(line) for line in (raw.split("#", 1)[0].strip() for raw in lines) if line)
+
+
+def pyproject_dependencies() -> dict:
     block = re.search(r"^dependencies = \[(.*?)\]", (REPO / "pyproject.toml").read_text(encoding="utf-8"),
                       re.MULTILINE | re.DOTALL).group(1)
-    pyproject = re.findall(r'"([^"]+)"', block)
-    split = lambda r: re.match(r"([A-Za-z0-9._-]+)\s*(.*)", r).groups()
-    declared = {name.lower(): spec for name, spec in map(split, pyproject)}
-    names = set()
-    for requirement in requirements:
-        name, spec = split(requirement)
-        assert declared.get(name.lower()) == spec, f"{requirement} differs from pyproject.toml"
-        names.add(name.lower())
-    assert names == {"scikit-image", "simpleitk", "pydicom", "tqdm", "matplotlib", "scipy"}
-    assert "torch" not in names  # PyTorch comes from the PyTorch extension
+    return dict(split_requirement(r) for r in re.findall(r'"([^"]+)"', block))
+
+
+def distribution(import_name: str) -> str:
+    return DISTRIBUTION.get(import_name, import_name).lower()
+
+
+def python_modules() -> dict:
+    """{dotted module name: file} for the package, and the module file as 'UnsupervisedCTSeg'."""
+    modules = {"UnsupervisedCTSeg": MODULE_DIR / "UnsupervisedCTSeg.py"}
+    for path in LIB_DIR.rglob("*.py"):
+        parts = list(path.relative_to(MODULE_DIR).with_suffix("").parts)
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def runs_on_without_it(handler: ast.ExceptHandler) -> bool:
+    """An `except` that catches ImportError and carries on (raises nothing): the import is optional."""
+    kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return (any(isinstance(k, ast.Name) and k.id in CATCHES_IMPORT_ERROR for k in kinds)
+            and not any(isinstance(node, ast.Raise) for node in ast.walk(handler)))
+
+
+def module_imports(name: str, modules: dict) -> list:
+    """(target, inside a function, optional) for each import in module `name`; a target is one of
+    our modules (dotted) or a third-party top-level name."""
+    path = modules[name]
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found = []
+
+    def add(target: str, in_function: bool, optional: bool) -> None:
+        if target.split(".")[0] != PACKAGE:
+            target = target.split(".")[0]
+        found.append((target, in_function, optional))
+
+    def visit(node, in_function: bool, optional: bool) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                add(alias.name, in_function, optional)
+        elif isinstance(node, ast.ImportFrom):
+            base = (".".join(package[:len(package) - node.level + 1] + ([node.module] if node.module else []))
+                    if node.level else node.module)
+            for alias in node.names:  # "from ..engine import device" imports the module engine.device
+                add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base, in_function, optional)
+        elif isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))) and any(
+                runs_on_without_it(h) for h in node.handlers):
+            for child in node.body:
+                visit(child, in_function, True)
+            for child in [*node.handlers, *node.orelse, *node.finalbody]:
+                visit(child, in_function, optional)
+        else:
+            inner = in_function or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            for child in ast.iter_child_nodes(node):
+                visit(child, inner, optional)
+
+    visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)), False, False)
+    return found
+
+
+def slicer_path_imports() -> dict:
+    """{third-party top-level name: [modules importing it]} for the Slicer side, by the rule above."""
+    if not hasattr(sys, "stdlib_module_names"):
+        pytest.skip("telling the standard library from third-party packages needs Python 3.10 or later")
+    modules = python_modules()
+    todo = [m for m in modules if any(m == root or m.startswith(root + ".") for root in SLICER_PATH_ROOTS)]
+    seen, third_party = set(), {}
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        # Importing a module runs its packages' __init__ first.
+        todo += [".".join(parts[:i]) for i in range(1, len(parts)) if ".".join(parts[:i]) in modules]
+        for target, in_function, optional in module_imports(name, modules):
+            if target in modules:
+                todo.append(target)
+            elif target.split(".")[0] == PACKAGE:
+                raise AssertionError(f"{name} imports {target}, which is not a module of the package")
+            elif target in sys.stdlib_module_names or target == "__future__" or optional:
+                continue
+            elif in_function and (name.removeprefix(PACKAGE + "."), target) in NOT_ON_THE_SLICER_PATH:
+                continue
+            else:
+                third_party.setdefault(target, []).append(name)
+    return third_party
+
+
+def test_requirements_are_pyproject_dependencies_with_the_same_ranges():
+    """Resources/requirements.txt (installed in Slicer) asks for no more than pyproject.toml, in the same ranges."""
+    requirements, declared = requirements_txt(), pyproject_dependencies()
+    assert requirements, "requirements.txt lists nothing"
+    for name, spec in requirements.items():
+        assert name in declared, f"{name} is in requirements.txt but not in pyproject.toml's dependencies"
+        assert spec == declared[name], f"{name}{spec} in requirements.txt, {name}{declared[name]} in pyproject.toml"
+    assert "torch" not in requirements  # PyTorch comes from the PyTorch extension
+
+
+def test_everything_the_slicer_side_imports_is_provided():
+    imports = slicer_path_imports()
+    requirements = requirements_txt()
+    assert {"numpy", "SimpleITK", "skimage", "torch", "slicer", "vtk"} <= set(imports)  # the walk found the path
+    unprovided = {name: sorted(set(where)) for name, where in imports.items()
+                  if name not in SLICER_APPLICATION | FROM_THE_PYTORCH_EXTENSION
+                  and distribution(name) not in SHIPPED_WITH_SLICER_5_8 and distribution(name) not in requirements}
+    assert not unprovided, (f"imported on the Slicer side, but neither shipped with Slicer nor in requirements.txt: "
+                            f"{unprovided}")
+
+
+def test_requirements_list_only_what_the_slicer_side_imports_and_slicer_lacks():
+    imported = {distribution(name) for name in slicer_path_imports()}
+    for name in requirements_txt():
+        assert name in imported, f"requirements.txt lists {name}, which the Slicer side never imports"
+        assert name not in SHIPPED_WITH_SLICER_5_8, f"Slicer ships {name}: pip would replace Slicer's own copy"
+
+
+def test_imports_said_not_on_the_slicer_path_are_lazy_imports_that_exist():
+    modules = python_modules()
+    for (module, package), why in NOT_ON_THE_SLICER_PATH.items():
+        imports = [(in_function, optional) for target, in_function, optional
+                   in module_imports(f"{PACKAGE}.{module}", modules) if target == package]
+        assert imports, f"{module} no longer imports {package}: drop it from NOT_ON_THE_SLICER_PATH"
+        assert all(in_function for in_function, _ in imports), (f"{module} imports {package} at its top, so "
+                                                                f"'{why}' no longer holds")
+        assert why
+
+
+def test_oldest_supported_slicer_ships_versions_in_our_ranges():
+    """Not listing what Slicer ships is safe only while Slicer's versions are inside pyproject's ranges."""
+    specifiers = pytest.importorskip("packaging.specifiers")
+    declared = pyproject_dependencies()
+    checked = 0
+    for name, version in SHIPPED_WITH_SLICER_5_8.items():
+        if name in declared:
+            assert specifiers.SpecifierSet(declared[name]).contains(version), f"Slicer 5.8 ships {name} {version}"
+            checked += 1
+    assert checked >= 4  # numpy, scipy, SimpleITK, pydicom, pillow are our dependencies too
+
+
+def test_the_child_runs_without_what_the_slicer_side_never_imports(tmp_path):
+    """The panel's child process, with the packages of NOT_ON_THE_SLICER_PATH made unimportable."""
+    import subprocess
+
+    import numpy as np
+    import SimpleITK as sitk
+
+    hu = np.full((2, 12, 12), -1000, np.int16)
+    hu[:, 6:, :6], hu[:, 6:, 6:] = 40, 700
+    sitk.WriteImage(sitk.GetImageFromArray(hu), str(tmp_path / "ct.nrrd"))
+    blocked = sorted({package for _, package in NOT_ON_THE_SLICER_PATH})
+    script = (f"import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None  # import fails\n"
+              "from UnsupervisedCTSegLib.cli.main import main\nsys.exit(main(sys.argv[1:]))\n")
+    command = [sys.executable, "-c", script, "segment", str(tmp_path / "ct.nrrd"), "-o", str(tmp_path / "out.nrrd"),
+               "--progress", "json", "--outputs", "labelmap", "-M", "2", "-p", "8", "-T", "2", "--train-size", "0",
+               "--no-body-mask", "--device", "cpu"]
+    done = subprocess.run(command, capture_output=True, encoding="utf-8", timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (tmp_path / "out.nrrd").is_file()
 
 
 # --- the panel picture -------------------------------------------------------------------------

@@ -40,5 +40,5 @@ def test_without_packaging_only_presence_is_checked(requirements_file, monkeypat
 
 def test_the_modules_requirements_file_reads(repo_root):
     lines = read_requirements(repo_root / "UnsupervisedCTSeg" / "Resources" / "requirements.txt")
-    assert len(lines) == 6 and all(">=" in line and "#" not in line for line in lines)
-    assert {line.split(">=")[0].lower() for line in lines} >= {"scikit-image", "scipy"}
+    assert lines and all(">=" in line and "#" not in line for line in lines)
+    assert {line.split(">=")[0].lower() for line in lines} >= {"scikit-image"}

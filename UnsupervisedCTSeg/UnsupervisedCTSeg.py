@@ -4,20 +4,18 @@ This file is the only one that talks to the Slicer application's GUI (slicer, qt
 the module, its typed parameter node, the panel and the self-test runner. Everything else lives in
 the UnsupervisedCTSegLib package next to it and is tested without the application (see
 ARCHITECTURE.md): the engine, which never imports slicer or qt, and the slicer/ layer with the
-parameter table the panel is built from (parameters.py), the panel's words (texts.py), the
-background run (backgroundrun.py), the requirements check (requirements.py), the MRML glue
-(logic.py) and the self-tests (selftests.py). Modules that need PyTorch are imported only when a
-run starts, so the module loads, and its panel opens, before PyTorch is installed.
+parameter table the panel is built from (parameters.py), the panel's words (texts.py, modulehelp.py),
+the widgets' connection to the parameter node (guibinding.py), a run's record and outcome and where
+its result goes (panelrun.py), installing the requirements (install.py), the Sample Data phantom
+(sampledata.py), the MRML glue and the child-process run (logic.py) and the self-tests (selftests.py).
+PyTorch is imported only when a run starts (to time a CPU run), so the module loads, and its panel
+opens, before PyTorch is installed and also when its install is broken.
 """
-import functools
-import importlib
 import logging
 import os
-import types
 from typing import Annotated
 
 import qt
-import vtk
 
 import slicer
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
@@ -32,19 +30,19 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from UnsupervisedCTSegLib.engine import device
-from UnsupervisedCTSegLib.slicer import parameters, requirements, texts
-from UnsupervisedCTSegLib.slicer.backgroundrun import BackgroundRun
+from UnsupervisedCTSegLib.slicer import guibinding, install, modulehelp, panelrun, parameters, sampledata, texts
 
 MODULE_NAME = "UnsupervisedCTSeg"
-PHANTOM_SAMPLE_NAME = "UnsupervisedCTSeg phantom"
-TORCH_REQUIREMENT = ">=2.0"  # as in pyproject.toml
-LONG_CPU_RUN_SECONDS = 60.0  # ask before a CPU run estimated to take longer than this
 POLL_INTERVAL_MS = 200
 
 
 def _moduleDir() -> str:
     return os.path.dirname(os.path.abspath(__file__))
+
+
+def installer() -> install.Installer:
+    """The install flow with the application's dialogs, PyTorch extension and pip (looked up when used)."""
+    return install.Installer(os.path.join(_moduleDir(), "Resources", "requirements.txt"), tr=_)
 
 
 #
@@ -61,29 +59,8 @@ class UnsupervisedCTSeg(ScriptedLoadableModule):
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
         self.parent.dependencies = []
         self.parent.contributors = ["UnsupervisedCTSeg developers"]
-        self.parent.helpText = _("""
-Segments a CT volume into tissue classes without any labels or training data. A small
-convolutional network is trained on the volume itself so that its output clusters are both
-similar in Hounsfield units and spatially smooth; the clusters are then numbered by mean HU, named
-after the HU range they fall in and returned as a segmentation with one coloured segment per label,
-3D surfaces, a table of the labels and a chart of how the loss and the label count evolved.
-<p><b>Preview current slice</b> segments only the axial slice shown in the Red view into a separate
-"&lt;input&gt; preview" segmentation, to try parameters in seconds. <b>Apply</b> segments the whole
-volume in the background; press it again (it reads <b>Cancel</b> while running) to stop within
-about one training iteration, leaving the scene as it was. <b>Study CT preset</b> sets M, θ and μ
-to the CT study's best configuration, <b>Our defaults</b> sets them back.</p>
-<p>Parameters:</p>
-""") + texts.parameter_help(_) + _("""
-<p>See the <a href="https://github.com/UnsupervisedCTSeg/SlicerUnsupervisedCTSeg">project page</a>
-for documentation, the command-line tool and batch use from the Python console.</p>
-""")
-        self.parent.acknowledgementText = _("""
-The method follows A. Kanezaki, "Unsupervised image segmentation by backpropagation",
-IEEE International Conference on Acoustics, Speech and Signal Processing (ICASSP), 2018, and
-W. Kim, A. Kanezaki, M. Tanaka, "Unsupervised learning of image segmentation based on
-differentiable feature clustering", IEEE Transactions on Image Processing 29, 2020.
-""")
-
+        self.parent.helpText = modulehelp.helpText(_)
+        self.parent.acknowledgementText = modulehelp.acknowledgementText(_)
         # Sample Data exists only once the application has started.
         slicer.app.connect("startupCompleted()", registerSampleData)
 
@@ -95,90 +72,17 @@ differentiable feature clustering", IEEE Transactions on Image Processing 29, 20
 
 def registerSampleData():
     """Add the generated phantom to the Sample Data module."""
-    import SampleData
-
-    logic = SampleData.SampleDataLogic
-    if hasattr(logic, "registerCustomSampleDataCategory"):  # Slicer 5.10 and later
-        logic.registerCustomSampleDataCategory(MODULE_NAME, title=_("Unsupervised CT Segmentation"))
-    logic.registerCustomSampleDataSource(
-        category=MODULE_NAME,
-        sampleName=PHANTOM_SAMPLE_NAME,
-        thumbnailFileName=os.path.join(_moduleDir(), "Resources", "Icons", "UnsupervisedCTSeg.png"),
-        # Nothing is downloaded: the Sample Data button calls customDownloader instead. A source
-        # still needs one uri/file name; the placeholder is never fetched from the button.
-        uris="generated:UnsupervisedCTSegPhantom",
-        fileNames="UnsupervisedCTSegPhantom.nrrd",
-        nodeNames=PHANTOM_SAMPLE_NAME,
-        customDownloader=loadPhantomSample,
-    )
+    thumbnail = os.path.join(_moduleDir(), "Resources", "Icons", "UnsupervisedCTSeg.png")
+    sampledata.registerPhantom(MODULE_NAME, _("Unsupervised CT Segmentation"), thumbnail, loadPhantomSample)
 
 
 def loadPhantomSample(source=None):
     """Sample Data's customDownloader: build the phantom volume in the scene and show it."""
     with slicer.util.tryWithErrorDisplay(_("Failed to create the phantom."), waitCursor=True):
-        slicerlogic = importSlicerLogic()
-        if slicerlogic is None:
-            return None
-        volumeNode = slicerlogic.phantomVolumeNode(slicer.mrmlScene, name=PHANTOM_SAMPLE_NAME)
-        slicer.util.setSliceViewerLayers(background=volumeNode, fit=True)
+        volumeNode = sampledata.makePhantom(installer(), slicer.mrmlScene)
+        if volumeNode is not None:
+            slicer.util.setSliceViewerLayers(background=volumeNode, fit=True)
         return volumeNode
-
-
-#
-# Python requirements: PyTorch through the PyTorch extension, the rest through pip
-#
-
-
-def ensureTorch() -> bool:
-    """True when torch imports; otherwise offer to install it with the PyTorch extension."""
-    if device.torch_installed():
-        return True
-    try:
-        import PyTorchUtils
-    except ImportError:
-        slicer.util.errorDisplay(_(
-            "This module needs PyTorch, which is installed by the 'PyTorch' extension. Install that "
-            "extension from the Extensions Manager, restart the application and try again."))
-        return False
-    torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=True, torchVersionRequirement=TORCH_REQUIREMENT)
-    importlib.invalidate_caches()
-    return torch is not None
-
-
-def ensureRequirements() -> bool:
-    """True when PyTorch and Resources/requirements.txt are installed, installing them if the user agrees."""
-    if not ensureTorch():
-        return False
-    missing = requirements.missing_requirements(
-        requirements.read_requirements(os.path.join(_moduleDir(), "Resources", "requirements.txt")))
-    if not missing:
-        return True
-    if not slicer.util.confirmOkCancelDisplay(
-            _("Unsupervised CT Segmentation needs these Python packages, which are missing or too old:\n\n"
-              "{packages}\n\nInstall them now? This downloads them with pip and can take a few minutes.").format(
-                packages="\n".join(missing)),
-            windowTitle=_("Install Python packages")):
-        return False
-    with slicer.util.WaitCursor():
-        slicer.util.pip_install(missing)
-    importlib.invalidate_caches()
-    return True
-
-
-def importSlicerLogic():
-    """The slicerlogic module, after installing what it needs if the user agrees; None if they decline."""
-    try:
-        from UnsupervisedCTSegLib.slicer import logic as slicerlogic
-        return slicerlogic
-    except ImportError:
-        if not ensureRequirements():
-            return None
-    from UnsupervisedCTSegLib.slicer import logic as slicerlogic
-    return slicerlogic
-
-
-def formatSeconds(seconds: float) -> str:
-    return texts.format_seconds(seconds, _)
 
 
 #
@@ -233,17 +137,21 @@ def getParameterNode() -> UnsupervisedCTSegParameterNode:
 
 
 class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """The module panel: pick a CT volume, preview one slice, segment the volume in the background."""
+    """The module panel: pick a CT volume, preview one slice, segment the volume in a child process."""
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)  # needed for parameter node observation
-        self.logic = None  # UnsupervisedCTSegLogic, created once its requirements are installed
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self._run = None  # the BackgroundRun in progress; its context says where its result goes
+        VTKObservationMixin.__init__(self)
+        self.logic = None  # UnsupervisedCTSegLogic, made on the first run once its requirements are in
+        self._binding = None  # the widgets' connection to the parameter node (guibinding.py)
+        self._run = None  # the run in progress; its context, a panelrun.RunJob, says where its result goes
         self._pollTimer = None
-        self._deviceForceCPU = None  # forceCPU value the device line was computed for
+        self._threads = panelrun.runThreads()  # CPU threads a run gets: all cores but one
+        self._lastDevice = None  # where the last run without Force CPU ran (its run record's device)
+
+    @property
+    def _parameterNode(self):
+        return self._binding.parameterNode if self._binding is not None else None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -251,12 +159,11 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/UnsupervisedCTSeg.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
-
         # The .ui connects the top-level qMRMLWidget's mrmlSceneChanged(vtkMRMLScene*) signal to
         # each node combo box's setMRMLScene(vtkMRMLScene*) slot.
         uiWidget.setMRMLScene(slicer.mrmlScene)
-
-        self.logic = self._createLogic()
+        # Widgets are bound by their "SlicerParameterName" dynamic property set in the .ui file.
+        self._binding = guibinding.ParameterNodeBinding(self.ui, self._onParameterNodeModified)
 
         self.ui.studyPresetButton.text = texts.study_preset_text(_)
         self.ui.ourDefaultsButton.toolTip = texts.our_defaults_tooltip(_)
@@ -271,38 +178,38 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
         self.ui.ourDefaultsButton.connect("clicked(bool)", lambda checked: self._setValues(parameters.OUR_VALUES))
         self.ui.studyPresetButton.connect("clicked(bool)", lambda checked: self._setValues(parameters.STUDY_VALUES))
-        self.ui.previewButton.connect("clicked(bool)", self.onPreviewButton)
+        self.ui.previewButton.connect("clicked(bool)", lambda checked: self._start(preview=True))
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
 
-        self.initializeParameterNode()
-        # Importing torch takes a moment: let the panel appear first.
-        qt.QTimer.singleShot(0, self._updateDeviceLabel)
+        self.initializeParameterNode()  # also writes the device line, without importing torch
 
     def cleanup(self) -> None:
         """Called when the application closes or the module is reloaded."""
-        if self._run is not None:
-            self._run.context.discard = True
-            self._run.cancel()
-            self._run.join(timeout=5.0)  # stops within about one iteration
+        if self._discardRun():
+            self._run.join(timeout=5.0)
             self._run = None
         if self._pollTimer is not None:
             self._pollTimer.stop()
+        if self._binding is not None:
+            self._binding.unbind()
         self.removeObservers()
 
     def enter(self) -> None:
+        # Connects the widgets only if the parameter node is another one: see guibinding.py. They
+        # stay connected while the module is hidden (no exit()), so entering never reconnects them.
         self.initializeParameterNode()
 
-    def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
-
     def onSceneStartClose(self, caller, event) -> None:
-        if self._run is not None:  # the nodes it would write to are going away
-            self._run.context.discard = True
-            self._run.cancel()
-        self.setParameterNode(None)
+        self._discardRun()  # the nodes it would write to are going away
+        self._binding.bind(None)
+
+    def _discardRun(self) -> bool:
+        """Cancel the run in progress, if any, so that nothing of it is applied."""
+        if self._run is None:
+            return False
+        self._run.context.discard = True
+        self._run.cancel()
+        return True
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:
@@ -311,30 +218,20 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     # Parameter node
 
     def initializeParameterNode(self) -> None:
-        self.setParameterNode(getParameterNode())
-        if not self._parameterNode.inputVolume:
-            for node in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode"):
-                if not node.IsA("vtkMRMLLabelMapVolumeNode"):
-                    self._parameterNode.inputVolume = node
+        node = self._binding.bind(getParameterNode())
+        if not node.inputVolume:
+            for volumeNode in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode"):
+                if not volumeNode.IsA("vtkMRMLLabelMapVolumeNode"):
+                    node.inputVolume = volumeNode
                     break
 
-    def setParameterNode(self, inputParameterNode) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            # Widgets are bound by their "SlicerParameterName" dynamic property set in the .ui file.
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
-        self._onParameterNodeModified()
-
-    def _onParameterNodeModified(self, caller=None, event=None) -> None:
+    def _onParameterNodeModified(self) -> None:
+        node = self._parameterNode
         self._updateButtons()
         # The engine makes an "outside body" segment only from a body mask: no mask, nothing to switch.
-        self.ui.outsideSegmentCheckBox.enabled = bool(self._parameterNode and self._parameterNode.bodyMask)
-        if self._parameterNode and self._deviceForceCPU is not None and self._parameterNode.forceCPU != self._deviceForceCPU:
-            self._updateDeviceLabel()
+        self.ui.outsideSegmentCheckBox.enabled = bool(node and node.bodyMask)
+        if node:
+            self.ui.deviceLabel.text = texts.device_description(node.forceCPU, self._threads, _, self._lastDevice)
 
     def _parameterValues(self) -> dict:
         return {p.name: self._parameterNode.getValue(p.name) for p in parameters.PARAMETERS}
@@ -348,32 +245,14 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     # Display
 
-    def _updateDeviceLabel(self) -> None:
-        if not self._parameterNode:
-            return
-        forceCPU = self._parameterNode.forceCPU
-        try:
-            self.ui.deviceLabel.text = texts.device_description(forceCPU, _)
-        except Exception as error:  # a broken torch install must not break the panel
-            logging.warning("Could not query the PyTorch device: %s", error)
-            self.ui.deviceLabel.text = _("Will run on: unknown ({error})").format(error=error)
-        self._deviceForceCPU = forceCPU
-
     def _updateButtons(self) -> None:
         running = self._run is not None
         hasInput = bool(self._parameterNode and self._parameterNode.inputVolume)
         # The parameters stay editable during a run: the job took its own copy when it started.
         self.ui.previewButton.enabled = hasInput and not running
-        if running:
-            cancelling = self._run.cancelled
-            self.ui.applyButton.text = _("Cancelling...") if cancelling else _("Cancel")
-            self.ui.applyButton.toolTip = _("Stop the run after the current iteration; the scene is left as it was.")
-            self.ui.applyButton.enabled = not cancelling
-        else:
-            self.ui.applyButton.text = _("Apply")
-            self.ui.applyButton.toolTip = (_("Segment the whole input volume. While it runs this button cancels the run.")
-                                           if hasInput else _("Select an input CT volume."))
-            self.ui.applyButton.enabled = hasInput
+        button = self.ui.applyButton
+        button.text, button.toolTip, button.enabled = panelrun.applyButtonState(
+            hasInput, running, running and self._run.cancelled, _)
 
     def _showProgress(self, progress, job) -> None:
         self.ui.progressBar.value = int(round(1000 * progress.fraction))
@@ -387,80 +266,28 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     # Runs
 
-    def onPreviewButton(self) -> None:
-        self._start(preview=True)
-
     def onApplyButton(self) -> None:
-        if self._run is not None:
-            self.onCancel()
-        else:
-            self._start(preview=False)
-
-    def onCancel(self) -> None:
         if self._run is None:
+            self._start(preview=False)
             return
         self._run.cancel()
-        self.ui.statusLabel.text = _("Cancelling: the run stops after the current iteration.")
+        self.ui.statusLabel.text = _("Cancelling: the run's process is ended.")
         self._updateButtons()
 
-    def _createLogic(self):
-        """The logic, or None while PyTorch or another requirement is missing (no questions asked here)."""
-        try:
-            from UnsupervisedCTSegLib.slicer.logic import UnsupervisedCTSegLogic
-        except ImportError as error:
-            logging.info("UnsupervisedCTSeg logic not loaded yet (%s); it is set up on the first run", error)
-            return None
-        return UnsupervisedCTSegLogic(slicer.mrmlScene)
-
     def _ensureLogic(self) -> bool:
+        """Make the logic on the first run, once the requirements are installed (asking first)."""
         if self.logic is None:
-            slicerlogic = importSlicerLogic()
-            if slicerlogic is None:
-                return False
-            self.logic = slicerlogic.UnsupervisedCTSegLogic(slicer.mrmlScene)
-            self._updateDeviceLabel()
-        return True
-
-    def _redSliceCenterRAS(self):
-        """A RAS point on the Red slice plane: the translation column of its SliceToRAS matrix."""
-        sliceNode = None
-        layoutManager = slicer.app.layoutManager()
-        if layoutManager is not None and layoutManager.sliceWidget("Red") is not None:
-            sliceNode = layoutManager.sliceWidget("Red").mrmlSliceNode()
-        if sliceNode is None:
-            sliceNode = slicer.mrmlScene.GetNodeByID("vtkMRMLSliceNodeRed")
-        if sliceNode is None:
-            raise RuntimeError(_("There is no Red slice view to take the current slice from."))
-        sliceToRAS = sliceNode.GetSliceToRAS()
-        return [sliceToRAS.GetElement(row, 3) for row in range(3)]
-
-    def _estimateCPURun(self, volume, settings):
-        """(start?, estimated seconds or None): time a few real steps before a CPU run, show the
-        estimate, and ask before one longer than LONG_CPU_RUN_SECONDS."""
-        from UnsupervisedCTSegLib.engine import estimate  # imports torch: only once the requirements are in
-
-        if not estimate.needs_estimate(settings):
-            return True, None
-        self.ui.statusLabel.text = _("Estimating how long the run takes on the CPU (a few seconds)...")
-        slicer.app.processEvents()
-        with slicer.util.WaitCursor():
-            seconds = estimate.estimate_seconds(volume, settings)  # times a few real training steps
-        self.ui.statusLabel.text = _("Estimated run time on the CPU: about {duration}.").format(
-            duration=formatSeconds(seconds))
-        if seconds <= LONG_CPU_RUN_SECONDS:
-            return True, seconds
-        return slicer.util.confirmOkCancelDisplay(
-            _("This run uses the CPU and is estimated to take about {duration}.\n\n"
-              "You can keep working while it runs and cancel it at any time. A CUDA GPU, fewer "
-              "iterations, fewer filters (p) or 'Preview current slice' are faster. Start it?").format(
-                duration=formatSeconds(seconds)),
-            windowTitle=_("Long run on the CPU")), seconds
+            slicerlogic = installer().importLogic()  # None, after saying why, if declined or broken
+            if slicerlogic is not None:
+                self.logic = slicerlogic.UnsupervisedCTSegLogic(slicer.mrmlScene)
+        return self.logic is not None
 
     def _start(self, preview: bool) -> None:
         if self._run is not None or not self._parameterNode:
             return
         with slicer.util.tryWithErrorDisplay(_("Failed to start the segmentation.")):
-            volumeNode = self._parameterNode.inputVolume
+            node = self._parameterNode
+            volumeNode = node.inputVolume
             if volumeNode is None:
                 slicer.util.errorDisplay(_("Select an input CT volume first."))
                 return
@@ -468,25 +295,14 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 self.ui.statusLabel.text = _("Not started: the required Python packages are not installed.")
                 return
             settings = parameters.settings_from_parameters(self._parameterValues())
-            with slicer.util.WaitCursor():
-                if preview:
-                    sliceIndex = self.logic.sliceIndexFromRAS(volumeNode, self._redSliceCenterRAS())
-                    volume = self.logic.axialSliceVolume(volumeNode, sliceIndex)
-                else:
-                    volume = self.logic.volumeFromNode(volumeNode)
-            start, estimate = self._estimateCPURun(volume, settings)
-            if not start:
-                self.ui.statusLabel.text = _("Not started.")
-                return
-            job = types.SimpleNamespace(  # what the GUI thread needs when the run ends
-                volumeNode=volumeNode, settings=settings, preview=preview,
-                outputNode=None if preview else self._parameterNode.outputSegmentation,  # None: create one
-                createLabelmap=False if preview else self._parameterNode.createLabelmap,
-                device=texts.device_name(settings.device == "cpu", _) or "",  # for the status line
-                estimate=estimate,  # seconds estimated before a CPU run, shown while it runs
-                discard=False)  # set when the scene is closed under the run: nothing is applied
-            # The worker runs only the engine on the copied voxels; the scene is changed in _finish.
-            self._run = BackgroundRun(functools.partial(self.logic.segment, volume, settings), context=job).start()
+            with slicer.util.WaitCursor():  # copies the voxels: the whole volume, or the Red view's slice
+                volume = panelrun.runVolume(self.logic, volumeNode, preview, slicer.mrmlScene,
+                                            slicer.app.layoutManager(), _)
+            deviceName = texts.device_name(settings.device == "cpu", self._threads, _, self._lastDevice)
+            job = panelrun.RunJob.forRun(volumeNode, settings, preview, node.outputSegmentation,
+                                         node.createLabelmap, deviceName)
+            # A child process runs the engine on the copied voxels; the scene is changed in _finish.
+            self._run = self.logic.startRun(volume, settings, context=job, threads=self._threads)
             self.ui.progressBar.value = 0
             self.ui.progressBar.setFormat(_("starting"))
             self.ui.progressBar.show()
@@ -495,7 +311,7 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self._pollTimer.start()
 
     def _poll(self) -> None:
-        """QTimer slot in the GUI thread: show the newest progress; apply the result when the worker ends."""
+        """QTimer slot in the GUI thread: show the newest progress; apply the result when the run ends."""
         run = self._run
         if run is None:
             self._pollTimer.stop()
@@ -503,6 +319,14 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         progress = run.poll()
         if progress is not None and not run.cancelled:
             self._showProgress(progress, run.context)
+        if run.estimate is not None and run.context.estimate is None:  # the child timed itself: ask once
+            run.context.estimate = run.estimate
+            question = panelrun.longRunQuestion(run.estimate, _)
+            declined = question and not slicer.util.confirmOkCancelDisplay(question[0], windowTitle=question[1])
+            if self._run is not run:  # the timer kept polling during the dialog and the run has ended
+                return
+            if declined:
+                self.onApplyButton()  # cancels
         if not run.done:
             return
         self._pollTimer.stop()
@@ -512,84 +336,31 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._finish(run)
 
     def _finish(self, run) -> None:
-        from UnsupervisedCTSegLib.engine.errors import Cancelled
-
-        job, seconds = run.context, formatSeconds(run.elapsed)
-        if job.discard:
-            self.ui.statusLabel.text = _("Stopped: the scene was closed.")
-            return
-        if run.cancelled or isinstance(run.error, Cancelled):
-            self.ui.statusLabel.text = _("Cancelled after {seconds}; the scene was left as it was.").format(seconds=seconds)
-            return
-        if run.error is not None:
-            self._reportError(run)
-            return
-        if not slicer.mrmlScene.IsNodePresent(job.volumeNode):
-            self.ui.statusLabel.text = _("Finished, but the input volume was removed meanwhile: nothing was added.")
-            return
-        with slicer.util.tryWithErrorDisplay(_("Failed to add the segmentation to the scene."), waitCursor=True):
-            self._applyResult(job, run.result)
-            self.ui.statusLabel.text = _("Done in {seconds}: {labels} labels.").format(
-                seconds=seconds, labels=len(run.result.tissues))
-
-    def _reportError(self, run) -> None:
-        from UnsupervisedCTSegLib.engine.errors import InputError
-
-        job, error = run.context, run.error
-        self.ui.statusLabel.text = _("Failed: {error}").format(error=error)
-        if device.is_out_of_memory(error) and job.settings.device != "cpu":
-            device.release_gpu_memory()
-            if slicer.util.confirmOkCancelDisplay(
-                    _("The GPU ran out of memory:\n\n{error}\n\nRun again on the CPU? It is slower; "
-                      "'Force CPU' under Advanced stays on for later runs.").format(error=error),
-                    windowTitle=_("Out of GPU memory")):
+        job, outcome = run.context, panelrun.finishedRun(run, slicer.mrmlScene, _)
+        self.ui.statusLabel.text = "" if outcome.apply else outcome.status
+        if outcome.offerCPU:
+            if slicer.util.confirmOkCancelDisplay(outcome.message, windowTitle=outcome.title):
                 self._parameterNode.forceCPU = True
                 self._start(job.preview)
-            return
-        if isinstance(error, InputError):
-            slicer.util.errorDisplay(str(error), windowTitle=_("Cannot segment this input"))
-        else:
-            slicer.util.errorDisplay(_("Segmentation failed.\n\n{error}").format(error=error), detailedText=run.details)
-
-    @staticmethod
-    def _previewNode(volumeNode):
-        """The "<input> preview" segmentation of earlier previews, or None."""
-        name = _("{name} preview").format(name=volumeNode.GetName())
-        node = slicer.mrmlScene.GetFirstNodeByName(name)
-        return node if node is not None and node.IsA("vtkMRMLSegmentationNode") else None
-
-    def _applyResult(self, job, result) -> None:
-        """GUI thread only: the one place a run changes the scene."""
-        volumeNode = job.volumeNode
-        previewNode = self._previewNode(volumeNode)
-        if job.preview:
-            name = _("{name} preview").format(name=volumeNode.GetName())
-            applied = self.logic.applyResult(volumeNode, result, segmentationNode=previewNode,
-                                             createLabelmap=False, name=name)
-        else:
-            outputNode = job.outputNode
-            if outputNode is not None and not slicer.mrmlScene.IsNodePresent(outputNode):
-                outputNode = None  # removed during the run: make a new one
-            applied = self.logic.applyResult(volumeNode, result, segmentationNode=outputNode,
-                                             createLabelmap=job.createLabelmap)
-            if self._parameterNode:
-                self._parameterNode.outputSegmentation = applied.segmentationNode  # the next run replaces it
-            if previewNode is not None and previewNode.GetDisplayNode() is not None:
-                previewNode.GetDisplayNode().SetVisibility(False)  # the whole volume supersedes the preview
-        self._showResult(volumeNode, applied, job.preview)
+        elif outcome.message:
+            slicer.util.errorDisplay(outcome.message, windowTitle=outcome.title, detailedText=outcome.details)
+        elif outcome.apply:
+            with slicer.util.tryWithErrorDisplay(_("Failed to add the segmentation to the scene."), waitCursor=True):
+                applied = panelrun.applyJob(self.logic, slicer.mrmlScene, job, run.result, _)
+                if not job.preview and self._parameterNode:
+                    self._parameterNode.outputSegmentation = applied.segmentationNode  # the next run replaces it
+                self._showResult(job.volumeNode, applied, job.preview)
+                self.ui.statusLabel.text = outcome.status
+            if outcome.device and job.settings.device != "cpu":
+                self._lastDevice = outcome.device
+                self._onParameterNodeModified()  # the device line names it now
 
     @staticmethod
     def _showResult(volumeNode, applied, preview) -> None:
-        segmentationNode = applied.segmentationNode
-        segmentationNode.CreateDefaultDisplayNodes()
-        displayNode = segmentationNode.GetDisplayNode()
-        displayNode.SetVisibility(True)
-        displayNode.SetVisibility2D(True)
+        panelrun.showSegmentation(applied.segmentationNode, preview)
         slicer.util.setSliceViewerLayers(background=volumeNode)
         if preview:
             return
-        segmentationNode.CreateClosedSurfaceRepresentation()
-        displayNode.SetVisibility3D(True)
         if applied.plotChartNode is not None:
             # Switches to a layout with a plot view when the current one has none.
             slicer.modules.plots.logic().ShowChartInLayout(applied.plotChartNode)
@@ -610,7 +381,12 @@ class UnsupervisedCTSegTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        self.assertTrue(ensureRequirements(), "PyTorch and Resources/requirements.txt must be installed")
+        # Under ctest (--testing) every confirmation answers yes by itself: nothing is installed then.
+        skipped = installer().selfTestSkipReason(testing=slicer.app.testingEnabled())
+        if skipped:
+            logging.warning(skipped)
+            self.delayDisplay(skipped)
+            return
         from UnsupervisedCTSegLib.slicer.selftests import ALL_TESTS
 
         for test in ALL_TESTS:

@@ -16,7 +16,7 @@ from ..evaluation.metrics import best_match_iou
 from ..io.phantom import AIR, CLOTHING, CUSHION, TABLE, make_phantom
 from ..io.readers import read_volume
 from ..io.writers import check_output_folder, write_deeplesion_pngs, write_labelmap, write_volume
-from .running import print_summary, run_segmentation
+from .running import ProgressBar, run_segmentation
 
 
 def prepare_sample(folder: Path) -> tuple:
@@ -56,9 +56,8 @@ def run_demo(folder: Path, settings: Settings, quiet: bool = False) -> dict:
     pick_device(settings.device)  # everything is checked before the sample is written
     png_folder, truth, names = prepare_sample(folder)
     volume = read_volume(png_folder)
-    result, paths = run_segmentation(volume, settings, folder / "phantom_labels.nrrd", quiet,
-                                     title="UnsupervisedCTSeg phantom")
-    print_summary(result, paths)
+    result, paths = run_segmentation(volume, settings, folder / "phantom_labels.nrrd", ProgressBar(quiet),
+                                     estimate=not quiet, title="UnsupervisedCTSeg phantom")
     rows = score(result.labels, truth, names)
     print("\nHow well the labels match the phantom's true tissues (best-match IoU, 1 = perfect):")
     for name, iou, label, voxels in sorted(rows, key=lambda r: -r[1]):

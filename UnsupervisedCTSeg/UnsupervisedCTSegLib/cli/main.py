@@ -13,7 +13,7 @@ from .. import __version__
 from ..engine.errors import Cancelled, InputError
 from ..engine.settings import PAPERS, STUDY_PRESET, Settings, flag_names, knobs, preset_text, shown_default
 from ..io import stops
-from .running import ProgressBar, print_paths, print_summary, run_segmentation
+from .running import ProgressBar, print_paths, run_segmentation
 
 RESUMABLE = ("evaluate-bsds", "sweep")  # commands that write each result as it finishes
 # The settings evaluate-bsds lets the user change for every model (the rest define the models).
@@ -32,7 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("-o", "--output", required=True, help="labelmap path, .nrrd, .nii.gz or .nii")
     add_setting_flags(seg)
     add_reader_flags(seg)
-    seg.add_argument("--quiet", action="store_true", help="no progress bar")
+    seg.add_argument("--quiet", action="store_true", help="no progress bar and no run-time estimate")
+    seg.add_argument("--progress", choices=("bar", "json"), default="bar", help="bar: a progress bar on stderr and "
+                     "a summary (default); json: one JSON object per line on stdout for programs: the estimate, "
+                     "each iteration's progress, then the outputs, or the error")
+    seg.add_argument("--outputs", choices=("all", "labelmap"), default="all", help="all: the labelmap, the "
+                     ".seg.nrrd, the run record and the overview picture (default); labelmap: the labelmap and "
+                     "its run record only")
+    seg.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's choice, the cores)")
 
     demo = sub.add_parser("demo", help="segment the built-in phantom and score it against its truth")
     demo.add_argument("-o", "--output", default="ctseg-demo", help="folder for all outputs (default ./ctseg-demo)")
@@ -209,15 +216,23 @@ def scaleout_options(args) -> dict:
 
 def command_segment(args) -> int:
     from ..engine.device import pick_device
-    from ..io.outputs import check_outputs
+    from ..io.outputs import ALL, LABELMAP_AND_RECORD, check_outputs
     from ..io.readers import read_volume
+    from .running import JsonProgress
 
     settings = settings_from(args)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InputError(f"--threads {args.threads}: give at least 1")
+        import torch
+
+        torch.set_num_threads(args.threads)  # before the first operation starts PyTorch's thread pool
     check_outputs(args.output)  # can the outputs be written at all: before reading or computing anything
     pick_device(settings.device)  # a device this machine lacks: refused before anything is read
     volume = read_volume(args.input, spacing=args.spacing, dl_info=args.dl_info, series=args.series)
-    result, paths = run_segmentation(volume, settings, args.output, args.quiet, title=Path(args.input).name)
-    print_summary(result, paths)
+    reporter = JsonProgress() if args.progress == "json" else ProgressBar(args.quiet)
+    run_segmentation(volume, settings, args.output, reporter, estimate=not args.quiet, title=Path(args.input).name,
+                     kinds=LABELMAP_AND_RECORD if args.outputs == "labelmap" else ALL)
     return 0
 
 
@@ -349,24 +364,30 @@ def main(argv=None) -> int:
         try:
             return commands[args.command](args)
         except InputError as error:
-            print(f"ctseg: error: {error}", file=sys.stderr)
-            return 2
+            return _failed(args, f"error: {error}", 2)
         except Cancelled:
-            print("ctseg: cancelled; nothing was written", file=sys.stderr)
-            return 130
+            return _failed(args, "cancelled; nothing was written", 130)
         except KeyboardInterrupt as stop:
             how = f"stopped ({stop.name})" if isinstance(stop, stops.Stopped) else "interrupted"
+            status = stop.exit_code if isinstance(stop, stops.Stopped) else 130
             if args.command in RESUMABLE:
-                print(f"ctseg: {how}; the finished results are kept in {args.output}: rerun the same command "
-                      "to resume", file=sys.stderr)
-            else:
-                print(f"ctseg: {how}; nothing was written", file=sys.stderr)
-            return stop.exit_code if isinstance(stop, stops.Stopped) else 130
+                return _failed(args, f"{how}; the finished results are kept in {args.output}: rerun the same "
+                               "command to resume", status)
+            return _failed(args, f"{how}; nothing was written", status)
         except OSError as error:  # the checks before the run passed, then the system refused
             where = f" '{error.filename}'" if error.filename else ""
-            print(f"ctseg: error:{where} {error.strerror or error}: check the paths, permissions and free disk space",
-                  file=sys.stderr)
-            return 1
+            return _failed(args, f"error:{where} {error.strerror or error}: check the paths, permissions and free "
+                           "disk space", 1)
+
+
+def _failed(args, message: str, status: int) -> int:
+    """Say why the command failed: one line on stderr, and one JSON line on stdout for --progress json."""
+    print(f"ctseg: {message}", file=sys.stderr, flush=True)
+    if getattr(args, "progress", None) == "json":
+        from ..io.progresslines import error_line
+
+        print(error_line(message.removeprefix("error: "), status), flush=True)
+    return status
 
 
 def run() -> int:

@@ -1,6 +1,8 @@
-"""One segmentation as the commands run it: the estimate, a progress bar, the engine, the outputs, a summary.
+"""One segmentation as the commands run it: the estimate, the progress, the engine, the outputs, a summary.
 
-`segment` and `demo` run exactly this, so the demo takes the path a user's data takes.
+`segment` and `demo` run exactly this, so the demo takes the path a user's data takes. What the
+user sees comes from a reporter: ProgressBar for people (a bar and a summary) or JsonProgress for
+programs (io/progresslines.py's one JSON object per line, which the Slicer module reads).
 """
 from __future__ import annotations
 
@@ -8,21 +10,24 @@ import sys
 import time
 
 from ..engine.settings import Settings
+from ..io import progresslines
 
 
 class ProgressBar:
     """tqdm bar over the run's fraction, with iteration, label count and loss in its postfix."""
 
     def __init__(self, quiet: bool):
-        self.bar = None
-        if not quiet:
-            from tqdm import tqdm
-            self.bar = tqdm(total=1000, unit="‰", file=sys.stderr, dynamic_ncols=True,
-                            bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
+        self.quiet = quiet
+        self.bar = None  # drawn at the first progress, so that a refusal before the run is one clean line
 
     def __call__(self, p) -> None:
-        if self.bar is None:
+        if self.quiet:
             return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=1000, unit="‰", file=sys.stderr, dynamic_ncols=True,
+                            bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
         self.bar.set_description_str(p.stage, refresh=False)
         self.bar.set_postfix_str(f"it {p.iteration} labels {p.labels} loss {p.loss:.3f}", refresh=False)
         self.bar.update(int(p.fraction * 1000) - self.bar.n)
@@ -31,39 +36,70 @@ class ProgressBar:
         if self.bar is not None:
             self.bar.close()
 
+    @staticmethod
+    def estimate(seconds: float, calibration: float, device: str) -> None:
+        from ..slicer.texts import format_seconds
 
-def run_segmentation(volume, settings: Settings, output, quiet: bool, title: str = ""):
-    """Segment `volume` and write its outputs as the command's last step (see stops.commit).
+        print(f"ctseg: estimated run time on {device}: about {format_seconds(seconds)} "
+              f"(from a {calibration:.1f} s calibration)", file=sys.stderr, flush=True)
+
+    @staticmethod
+    def done(result, paths: dict) -> None:
+        print_summary(result, paths)
+
+
+class JsonProgress:
+    """The run as JSON lines on stdout (io.progresslines): the estimate, each progress, the outputs."""
+
+    def __call__(self, p) -> None:
+        print(progresslines.progress_line(p), flush=True)
+
+    def close(self) -> None:
+        pass
+
+    @staticmethod
+    def estimate(seconds: float, calibration: float, device: str) -> None:
+        print(progresslines.estimate_line(seconds, device), flush=True)
+
+    @staticmethod
+    def done(result, paths: dict) -> None:
+        print(progresslines.done_line(paths, len(result.tissues), result.record["device"],
+                                      result.record["wall_seconds"]), flush=True)
+
+
+def run_segmentation(volume, settings: Settings, output, reporter, estimate: bool = True, title: str = "",
+                     kinds=None):
+    """Segment `volume` and write its outputs (those of `kinds`, default all) as the command's last
+    step (see stops.commit); `reporter` shows the estimate, the progress and the result.
 
     The caller has checked that the output place can be written (outputs.check_outputs).
     """
     from ..engine.run import segment
-    from ..io.outputs import check_not_inputs, write_outputs
+    from ..io.outputs import ALL, check_not_inputs, write_outputs
 
-    check_not_inputs(output, volume.files)  # an output that would overwrite an input: before hours of work
-    if not quiet:
-        announce_estimate(volume, settings)
-    bar = ProgressBar(quiet)
+    kinds = kinds or ALL
+    check_not_inputs(output, volume.files, kinds)  # an output that would overwrite an input: before hours of work
+    if estimate:
+        announce_estimate(volume, settings, reporter)
     try:
-        result = segment(volume, settings, progress=bar)
+        result = segment(volume, settings, progress=reporter)
     finally:
-        bar.close()
-    paths = write_outputs(output, result, title=title, final=True)
+        reporter.close()
+    paths = write_outputs(output, result, title=title, final=True, kinds=kinds)
+    reporter.done(result, paths)
     return result, paths
 
 
-def announce_estimate(volume, settings: Settings) -> None:
-    """On a CPU, time a few real training steps and say on stderr how long the run will take."""
+def announce_estimate(volume, settings: Settings, reporter) -> None:
+    """On a CPU, time a few real training steps and tell the reporter how long the run will take."""
     from ..engine.device import describe, pick_device
     from ..engine.estimate import estimate_seconds, needs_estimate
-    from ..slicer.texts import format_seconds
 
     if not needs_estimate(settings):
         return
     started = time.perf_counter()
     seconds = estimate_seconds(volume, settings)
-    print(f"ctseg: estimated run time on {describe(pick_device(settings.device))}: about {format_seconds(seconds)} "
-          f"(from a {time.perf_counter() - started:.1f} s calibration)", file=sys.stderr, flush=True)
+    reporter.estimate(seconds, time.perf_counter() - started, describe(pick_device(settings.device)))
 
 
 def print_summary(result, paths) -> None:

@@ -6,8 +6,8 @@ path gets the same checks, the same label numbering and the same run record.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
-from typing import Callable, NamedTuple, Optional
+from dataclasses import replace
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -19,37 +19,14 @@ from .device import describe, pick_device
 from .errors import Cancelled, InputError
 from .kmeans import assign, kmeans
 from .memory import reuse_freed_memory
+from .results import Progress, Segmentation
 from .settings import Settings
-from .tissues import Tissue, add_outside_segment, renumber_by_hu
+from .tissues import add_outside_segment, renumber_by_hu
 from .training import Trace, check, segment_series, segment_slices
 from .volume import Volume
 from .windows import window_channels
 
 MIN_SIDE = 4  # the continuity loss needs neighbours; smaller slices carry no usable texture
-
-
-class Progress(NamedTuple):
-    """What a progress callback receives, at least once per training iteration."""
-
-    fraction: float  # 0..1 of the whole run
-    iteration: int
-    labels: int  # distinct labels at this iteration
-    loss: float
-    stage: str  # e.g. "training", "slice 3/12", "labelling slices"
-    elapsed: float  # seconds since the run started
-
-
-@dataclass
-class Segmentation:
-    """Labels 1..K on the input grid (0 = not labelled), one Tissue per label, and the run record."""
-
-    labels: np.ndarray  # uint16 (z, y, x)
-    tissues: list
-    record: dict
-    volume: Volume
-
-    def tissue(self, label: int) -> Tissue:
-        return next(t for t in self.tissues if t.label == label)
 
 
 def segment(volume: Volume, settings: Optional[Settings] = None,

@@ -225,6 +225,20 @@ def flag_names(name: str) -> list:
     return [what.short, long] if what.short else [long]
 
 
+def command_line(settings: Settings) -> list:
+    """`settings` as `ctseg segment` flags, every field spelled out: what a parent process passes to a
+    child that runs the command line."""
+    arguments = []
+    for name in knobs():
+        value, flag = getattr(settings, name), flag_names(name)[-1]
+        if isinstance(value, bool):
+            arguments.append(flag if value else "--no-" + flag[2:])
+        else:
+            arguments += [flag, ",".join(value) if isinstance(value, tuple) else repr(value) if isinstance(value, float)
+                          else str(value)]
+    return arguments
+
+
 def shown_default(name: str, values: dict | None = None) -> str:
     """A field's default (or its value in `values`, a preset) as the CLI's help and the README write
     it: on/off, comma lists, numbers."""

@@ -3,7 +3,8 @@
 All four go through one `atomic_outputs`, so they appear together or not at all: a failure in the
 last writer removes the temporary files of the first three, and a stop signal cannot fall between
 the renames. Before any work, `check_outputs` refuses a labelmap name whose files could not be
-written, and `check_not_inputs` one whose files would overwrite a file the run reads.
+written, and `check_not_inputs` one whose files would overwrite a file the run reads. A program
+that started the run in a child process reads the result back with `read_outputs`.
 """
 from __future__ import annotations
 
@@ -11,17 +12,28 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+import SimpleITK as sitk
+
 from ..engine.errors import InputError
-from .overview import write_overview
+from ..engine.results import Segmentation
+from ..engine.tissues import Tissue
+from ..engine.volume import Volume
+from .itkquiet import last_line
 from .writers import (LABELMAP_SUFFIXES, SEGMENTATION_SUFFIX, atomic_outputs, check_no_clash, check_output_file,
                       full_suffix, png_slice_folders, write_labelmap, write_segmentation)
 
 DESCRIPTIONS = {"labelmap": "labelmap", "segmentation": "Slicer segmentation written beside it",
                 "record": "run record written beside it", "overview": "overview picture written beside it"}
+ALL = tuple(DESCRIPTIONS)
+# What a program that reads the result back needs (the Slicer module's child process): the labels
+# and the record that names them, without the picture, so matplotlib is never imported.
+LABELMAP_AND_RECORD = ("labelmap", "record")
 
 
-def output_paths(labelmap_path) -> dict:
-    """The labelmap path and its siblings with the same stem; refuses an unsupported suffix."""
+def output_paths(labelmap_path, kinds=ALL) -> dict:
+    """The labelmap path and its siblings with the same stem, those of `kinds`; refuses an
+    unsupported suffix."""
     path = Path(labelmap_path)
     suffix = full_suffix(path.name)
     if path.name.lower().endswith(SEGMENTATION_SUFFIX):
@@ -32,8 +44,9 @@ def output_paths(labelmap_path) -> dict:
         raise InputError(f"output '{path}' must end in .nrrd, .nii.gz or .nii (the labelmap); "
                          "the .seg.nrrd, .json and .png are written beside it")
     stem = path.name[: len(path.name) - len(suffix)]
-    return {"labelmap": path, "segmentation": path.with_name(stem + SEGMENTATION_SUFFIX),
-            "record": path.with_name(stem + ".json"), "overview": path.with_name(stem + ".png")}
+    paths = {"labelmap": path, "segmentation": path.with_name(stem + SEGMENTATION_SUFFIX),
+             "record": path.with_name(stem + ".json"), "overview": path.with_name(stem + ".png")}
+    return {kind: paths[kind] for kind in kinds}
 
 
 def check_outputs(labelmap_path) -> dict:
@@ -46,10 +59,10 @@ def check_outputs(labelmap_path) -> dict:
     return paths
 
 
-def check_not_inputs(labelmap_path, inputs) -> None:
+def check_not_inputs(labelmap_path, inputs, kinds=ALL) -> None:
     """Refuse, before the run, outputs that would overwrite a file the run reads (Volume.files) or
     join its PNG slices, suggesting a free name."""
-    paths = output_paths(labelmap_path)
+    paths = output_paths(labelmap_path, kinds)
     check_no_clash({DESCRIPTIONS[k]: p for k, p in paths.items()}, inputs,
                    f"choose another output name, e.g. -o {_free_name(paths, inputs)}")
 
@@ -73,18 +86,23 @@ def _free_name(paths: dict, inputs) -> Path:
     return candidates[-1]
 
 
-def write_outputs(labelmap_path, result, title: str = "", final: bool = False) -> dict:
-    """Write every output of `result` (an engine Segmentation) beside `labelmap_path`; returns the paths.
+def write_outputs(labelmap_path, result, title: str = "", final: bool = False, kinds=ALL) -> dict:
+    """Write the outputs of `result` (an engine Segmentation) named in `kinds` beside `labelmap_path`;
+    returns their paths.
 
     `final`: these are the command's last outputs (see stops.commit).
     """
-    paths = output_paths(labelmap_path)
+    paths = output_paths(labelmap_path, kinds)
     with atomic_outputs(paths, final) as temp:
         write_labelmap(temp["labelmap"], result.labels, result.volume)
-        write_segmentation(temp["segmentation"], result.labels, result.volume, result.tissues)
-        record = dict(result.record, outputs={k: str(p) for k, p in paths.items()})
-        write_record(temp["record"], record)
-        write_overview(temp["overview"], result.volume, result.labels, result.tissues, title=title)
+        if "segmentation" in paths:
+            write_segmentation(temp["segmentation"], result.labels, result.volume, result.tissues)
+        if "record" in paths:
+            write_record(temp["record"], dict(result.record, outputs={k: str(p) for k, p in paths.items()}))
+        if "overview" in paths:
+            from .overview import write_overview  # matplotlib: only when a picture is asked for
+
+            write_overview(temp["overview"], result.volume, result.labels, result.tissues, title=title)
     return paths
 
 
@@ -92,3 +110,19 @@ def write_record(path, record: dict) -> None:
     """The engine's run record as indented JSON."""
     with open(path, "w") as f:
         json.dump(record, f, indent=1)
+
+
+def read_outputs(labelmap_path, volume: Volume) -> Segmentation:
+    """The Segmentation that write_outputs wrote beside `labelmap_path` for `volume`: the labels, and
+    the tissues and record from the run record. Refuses files that do not belong to `volume`."""
+    paths = output_paths(labelmap_path, LABELMAP_AND_RECORD)
+    try:
+        record = json.loads(paths["record"].read_text(encoding="utf-8"))
+        labels = sitk.GetArrayFromImage(sitk.ReadImage(str(paths["labelmap"]))).astype(np.uint16)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise InputError(f"cannot read the result '{paths['labelmap']}' ({last_line(error)}): run again") from None
+    if labels.shape != volume.shape:
+        raise InputError(f"the result '{paths['labelmap']}' has {labels.shape} voxels, the volume {volume.shape}: "
+                         "run again")
+    tissues = [Tissue(**dict(t, color=tuple(t["color"]))) for t in record["labels"]]
+    return Segmentation(labels, tissues, record, volume)

@@ -20,7 +20,7 @@ import SimpleITK as sitk
 
 from ..engine.errors import InputError
 from ..engine.volume import Volume
-from . import stops
+from . import stops, terminology
 from .itkquiet import last_line
 from .readers import DEEPLESION_OFFSET, DL_INFO_NAME
 
@@ -285,7 +285,10 @@ def segmentation_metadata(volume: Volume, tissues) -> dict:
             prefix + "LabelValue": str(int(tissue.label)),
             prefix + "Layer": "0",
             prefix + "Extent": full_extent,
-            prefix + "Tags": "Segmentation.Status:inprogress|",
+            # Slicer writes a segment's tags as "key:value|" sorted by key; the terminology entry
+            # says what the segment is in codes (io.terminology).
+            prefix + "Tags": ("Segmentation.Status:inprogress|"
+                              f"{terminology.TAG}:{terminology.terminology_entry(tissue.name)}|"),
         })
     return meta
 

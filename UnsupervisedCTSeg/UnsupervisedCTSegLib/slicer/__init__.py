@@ -1,6 +1,7 @@
 """The Slicer adapter, testable without the application: the logic that turns volume nodes into
-engine volumes and results into segmentation, labelmap, table and chart nodes on an MRML scene;
-the panel's parameter table made from the engine's Settings; the panel's words; the background
-runner; the requirements check; and the module's self-tests, which pytest runs on a slicer-core
-scene. The module file next to the package (UnsupervisedCTSeg.py) keeps only the Qt panel.
+engine volumes and results into segmentation, labelmap, table and chart nodes on an MRML scene; the
+child-process runner the panel segments with; the panel's parameter table made from the engine's
+Settings, its words, its widget binding, its run bookkeeping, the install flow and the sample data;
+and the module's self-tests, which pytest runs on a slicer-core scene. The module file next to the
+package (UnsupervisedCTSeg.py) keeps only the Qt panel.
 """

@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 
 import numpy as np
 import slicer
@@ -421,6 +422,86 @@ def test_bad_inputs_are_refused(scene, delayDisplay=print):
     delayDisplay("Bad inputs are refused")
 
 
+def waitFor(run, seconds: float = 120.0):
+    """Poll a child-process run as the panel's QTimer does until it is done; its progress, in order."""
+    seen, deadline = [], time.monotonic() + seconds
+    while not run.done:
+        check(time.monotonic() < deadline, f"the child process did not finish within {seconds:g} s")
+        progress = run.poll()
+        if progress is not None:
+            seen.append(progress)
+        time.sleep(0.05)
+    progress = run.poll()
+    return seen + ([progress] if progress is not None else [])
+
+
+def test_child_process_run(scene, delayDisplay=print):
+    """The panel's path: a tilted volume node -> temporary NRRD -> child process -> result files ->
+    segmentation, table and chart nodes, voxel for voxel the engine's labels in this process; a second
+    run into the same output replaces the segments; the temporary folder is gone after each run."""
+    delayDisplay("Segmenting in a child process")
+    import torch  # the in-process twin below; the child gets the same thread count, so the same labels
+
+    logic = UnsupervisedCTSegLogic(scene)
+    volumeNode = tiltedPhantom(scene)
+    settings = fast_settings(iterations=4)
+    threads = torch.get_num_threads()
+    run = logic.startRun(logic.volumeFromNode(volumeNode), settings, context="job", threads=threads)
+    check(run.context == "job", "the run lost its context")
+    progress = waitFor(run)
+    check(run.error is None, f"the child failed: {run.error}\n{run.details}")
+    check(not run.folder.exists(), f"the temporary folder {run.folder} was left behind")
+    check(len(progress) >= 1 and all(a.fraction <= b.fraction for a, b in zip(progress, progress[1:])),
+          f"progress out of order: {[p.fraction for p in progress]}")
+    expected = logic.segment(logic.volumeFromNode(volumeNode), settings)
+    result = run.result
+    check(np.array_equal(result.labels, expected.labels), "the child's labels differ from the engine's at the same seed")
+    check([t.name for t in result.tissues] == [t.name for t in expected.tissues], "the child's tissues differ")
+    check(result.record["input"]["source"] == volumeNode.GetName(), "the run record names the temporary file")
+    applied = logic.applyResult(volumeNode, result, createLabelmap=True)
+    checkSegmentsMatch(logic, applied.segmentationNode, volumeNode, expected)
+    check(applied.tableNode is not None and applied.plotChartNode is not None, "no table or chart")
+
+    before = [scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())]
+    second = logic.startRun(logic.volumeFromNode(volumeNode), fast_settings(iterations=2, seed=1), threads=threads)
+    waitFor(second)
+    check(second.error is None, f"the second run failed: {second.error}\n{second.details}")
+    again = logic.applyResult(volumeNode, second.result, segmentationNode=applied.segmentationNode,
+                              createLabelmap=True)
+    check(again.segmentationNode is applied.segmentationNode, "the second run did not reuse the segmentation")
+    check([scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())] == before,
+          "the second run added or removed nodes instead of replacing the segments")
+    checkSegmentsMatch(logic, again.segmentationNode, volumeNode, second.result)
+    delayDisplay("The child process's result is the engine's")
+
+
+def test_child_process_cancel(scene, delayDisplay=print):
+    """Cancelling a child-process run in the middle of training ends the child within about 2 s,
+    removes its temporary folder, reports Cancelled, and the scene stays exactly as it was."""
+    delayDisplay("Cancelling a child process")
+    logic = UnsupervisedCTSegLogic(scene)
+    volumeNode = smallPhantom(scene)
+    logic.run(volumeNode, fast_settings())
+    before = sceneState(scene)
+    run = logic.startRun(logic.volumeFromNode(volumeNode), fast_settings(iterations=100000, min_labels=1))
+    deadline = time.monotonic() + 120
+    while True:
+        progress = run.poll()
+        if progress is not None and progress.iteration >= 2:
+            break
+        check(not run.done, f"the run ended before it was cancelled: {run.error}\n{run.details}")
+        check(time.monotonic() < deadline, "the run never reached its second iteration")
+        time.sleep(0.05)
+    started = time.monotonic()
+    run.cancel()
+    check(run.done and time.monotonic() - started < 2.5, f"cancel took {time.monotonic() - started:.1f} s")
+    check(run.process.poll() is not None, "the child process still runs")
+    check(isinstance(run.error, Cancelled) and run.result is None, f"a cancelled run reported {run.error!r}")
+    check(not run.folder.exists(), f"the temporary folder {run.folder} was left behind")
+    check(sceneState(scene) == before, "a cancelled child-process run changed the scene")
+    delayDisplay("Cancel ended the child process")
+
+
 ALL_TESTS = [
     test_phantom_segmentation,
     test_rerun_replaces_segments,
@@ -429,4 +510,6 @@ ALL_TESTS = [
     test_outside_body_segment_and_clean_up,
     test_cancel_leaves_scene_unchanged,
     test_bad_inputs_are_refused,
+    test_child_process_run,
+    test_child_process_cancel,
 ]

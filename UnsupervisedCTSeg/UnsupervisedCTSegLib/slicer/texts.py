@@ -2,15 +2,15 @@
 
 Pure functions of their arguments (no clock, no Qt), so they are tested on hand-made values. Every
 function takes `tr`, which translates its message templates: the Slicer panel passes Slicer's
-translator, everything else gets the English text. torch is imported only inside the device
-line's functions: the panel opens before PyTorch may be installed.
+translator, everything else gets the English text. torch is never imported, not even for the
+device line: the panel shows it as it opens, before PyTorch may be installed.
 """
 from __future__ import annotations
 
 import html
 from typing import Optional
 
-from ..engine.device import pick_device, torch_installed
+from ..engine.device import torch_installed
 from ..engine.settings import number_text
 from .parameters import OUR_VALUES, PARAMETERS, STUDY_VALUES
 
@@ -76,27 +76,31 @@ def start_text(title: str, device: str, tr=_untranslated, estimate: Optional[flo
 # --- the device line ---------------------------------------------------------------------------
 
 
-def device_name(force_cpu: bool, tr=_untranslated):
-    """"CUDA GPU <name>" or "CPU (n threads)" for the panel; None while PyTorch is not installed.
+def _threads_text(threads: int, tr) -> str:
+    return tr("1 thread") if threads == 1 else tr("{threads} threads").format(threads=threads)
 
-    Never installs anything.
-    """
+
+def device_name(force_cpu: bool, threads: int, tr=_untranslated, last_device: Optional[str] = None) -> str:
+    """Where a run goes, for the status line, known without importing torch: "CPU (n threads)" with
+    Force CPU; otherwise the device the last run without Force CPU used (its run record's "device",
+    e.g. "cuda:0 (NVIDIA ...)"), else "CUDA GPU or CPU (n threads)". `threads` is what a run is given."""
+    if force_cpu:
+        return tr("CPU ({threads})").format(threads=_threads_text(threads, tr))
+    if last_device:
+        return last_device
+    return tr("CUDA GPU or CPU ({threads})").format(threads=_threads_text(threads, tr))
+
+
+def device_description(force_cpu: bool, threads: int, tr=_untranslated, last_device: Optional[str] = None) -> str:
+    """The panel's device line, made without importing torch, which takes seconds and can be broken:
+    the panel shows it as it opens. Whether PyTorch is installed is found without importing it."""
+    if force_cpu or last_device:
+        return tr("Will run on: {device}").format(device=device_name(force_cpu, threads, tr, last_device))
+    text = tr("Will run on: a CUDA GPU if PyTorch finds one, else the CPU ({threads})").format(
+        threads=_threads_text(threads, tr))
     if not torch_installed():
-        return None
-    import torch
-
-    device = pick_device("cpu" if force_cpu else "auto")
-    if device.type == "cuda":
-        return tr("CUDA GPU {name}").format(name=torch.cuda.get_device_name(device))
-    return tr("CPU ({threads} threads)").format(threads=torch.get_num_threads())
-
-
-def device_description(force_cpu: bool, tr=_untranslated) -> str:
-    """The panel's device line."""
-    name = device_name(force_cpu, tr)
-    if name is None:
-        return tr("Will run on: not known yet (PyTorch is installed on the first run)")
-    return tr("Will run on: {device}").format(device=name)
+        text += tr("; PyTorch is installed on the first run")
+    return text
 
 
 # --- the parameters' help, made from the table -------------------------------------------------

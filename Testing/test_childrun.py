@@ -1,0 +1,85 @@
+"""The child-process runner with real child processes: errors, crashes, cancel and the launcher case.
+
+The panel path end to end (volume node -> child -> nodes) and a cancel in the middle of a run are
+self-tests (slicer/selftests.py: test_child_process_run, test_child_process_cancel), run here by
+test_selftests.py and inside Slicer by the module's test case.
+"""
+import os
+import signal
+import stat
+import sys
+import time
+
+import numpy as np
+import pytest
+from helpers import blocks_volume, fast_settings
+
+from UnsupervisedCTSegLib.engine.errors import InputError
+from UnsupervisedCTSegLib.engine.volume import Volume
+from UnsupervisedCTSegLib.slicer.childrun import ChildRun, _alive, _descendants
+
+
+def wait_until(condition, seconds=60.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def first_progress(run, iteration=1):
+    seen = []
+
+    def arrived():
+        progress = run.poll()
+        if progress is not None:
+            seen.append(progress)
+        assert not run.done, f"the run ended early: {run.error}\n{run.details}"
+        return seen and seen[-1].iteration >= iteration
+
+    wait_until(arrived)
+    return seen
+
+
+def test_bad_input_in_the_child_is_an_input_error_with_its_message(tmp_path):
+    air = Volume(np.full((2, 16, 16), -1000.0, np.float32), source="air")
+    run = ChildRun(air, fast_settings(body_mask=True))
+    assert run.join(60)
+    assert isinstance(run.error, InputError) and "no body found" in str(run.error), (run.error, run.details)
+    assert run.result is None and not run.folder.exists()
+
+
+def test_a_child_killed_outright_is_an_error_with_its_last_output():
+    run = ChildRun(blocks_volume(), fast_settings(iterations=100000, min_labels=1))
+    first_progress(run)
+    os.kill(run.process.pid, signal.SIGKILL)
+    assert run.join(10)
+    assert isinstance(run.error, RuntimeError) and "killed by SIGKILL" in str(run.error), run.error
+    assert run.result is None and not run.folder.exists()
+
+
+def test_two_runs_in_a_row_give_results(tmp_path):
+    for seed in (0, 1):
+        run = ChildRun(blocks_volume(), fast_settings(iterations=2, seed=seed), threads=1)
+        assert run.join(60) and run.error is None, (run.error, run.details)
+        assert run.result.labels.shape == blocks_volume().shape and run.result.record["seed"] == seed
+        assert run.estimate is not None and run.estimate > 0  # a CPU run says how long it expects to take
+        assert not run.folder.exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the launcher stand-in is a shell script")
+def test_cancel_ends_a_launcher_and_the_python_it_started(tmp_path):
+    """Inside Slicer the child is the PythonSlicer launcher, which runs Python as its own child: a
+    shell script that does not exec plays the launcher here, and cancel must end both."""
+    launcher = tmp_path / "launcher.sh"
+    launcher.write_text(f'#!/bin/sh\n"{sys.executable}" "$@"\necho "launcher exits"\n')
+    launcher.chmod(launcher.stat().st_mode | stat.S_IEXEC)
+    run = ChildRun(blocks_volume(), fast_settings(iterations=100000, min_labels=1), python=str(launcher))
+    first_progress(run, iteration=2)
+    python = _descendants(run.process.pid)
+    assert python, "the launcher started no Python"
+    started = time.monotonic()
+    run.cancel()
+    assert time.monotonic() - started < 2.5 and run.done
+    assert run.process.poll() is not None and not any(_alive(pid) for pid in python)
+    assert not run.folder.exists()
+

@@ -1,0 +1,246 @@
+"""One segmentation in a child process, polled by the GUI thread: how the Slicer panel runs the engine.
+
+Why a child process and not a thread: Slicer's Qt main thread holds Python's interpreter lock and
+releases it only while it runs Python, so a worker thread would train only during the panel's
+200 ms polls. The child runs `python -m UnsupervisedCTSegLib segment ... --progress json` (inside
+Slicer `sys.executable` is PythonSlicer, started through `slicer.util.launchConsoleProcess`), on a
+temporary copy of the volume, and keeps its allocator, its GPU memory and any crash out of Slicer.
+A thread only reads the child's output lines (io/progresslines.py); poll() hands the newest
+progress to the GUI thread, which reads the result files once the child is done. Cancel ends the
+child. The temporary folder is removed in every case.
+
+The panel uses a run through poll, cancel, cancelled, done, elapsed, estimate, error, details,
+result, join and context.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+from ..engine.errors import Cancelled, InputError
+from ..engine.settings import Settings, command_line
+from ..engine.volume import Volume
+from ..io import progresslines
+from ..io.outputs import read_outputs
+from ..io.writers import write_volume
+from .panelrun import runThreads
+
+PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # the folder that holds UnsupervisedCTSegLib
+OUTPUT_LINES_KEPT = 30  # the child's last lines, shown when it fails
+STOP_SECONDS = 1.0  # after SIGTERM, how long the child may take to clean up before it is killed
+
+
+class ChildRun:
+    """`ctseg segment` on `volume` with `settings` in a child process, started at once.
+
+    ``context`` is whatever the caller needs when the run ends; the run itself never reads it.
+    ``threads``: PyTorch's CPU threads in the child (default panelrun.runThreads(): all cores but one).
+    """
+
+    def __init__(self, volume: Volume, settings: Settings, context=None, threads: Optional[int] = None,
+                 python: Optional[str] = None):
+        self.context = context
+        self.volume = volume
+        self.error = None  # InputError (the child's message), Cancelled, or RuntimeError for a crash
+        self.details = ""  # the child's last output lines, for an error dialog
+        self.estimate = None  # seconds, when the child estimated its run time (CPU runs)
+        self.started = time.monotonic()
+        self._result = None
+        self._lines = collections.deque(maxlen=OUTPUT_LINES_KEPT)
+        self._progress = None
+        self._final = None  # the child's "done" or "error" event
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._finished = False
+        self.folder = Path(tempfile.mkdtemp(prefix="UnsupervisedCTSeg-"))
+        try:
+            source = write_volume(self.folder / "input.nrrd", volume)
+            self.output = self.folder / "labels.nrrd"
+            arguments = ["-m", "UnsupervisedCTSegLib", "segment", str(source), "-o", str(self.output),
+                         "--progress", "json", "--outputs", "labelmap",
+                         "--threads", str(threads or runThreads()), *command_line(settings)]
+            self.process = _start([python or sys.executable, *arguments], threads or runThreads())
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
+        self.reader = threading.Thread(target=self._read, name="UnsupervisedCTSeg child output", daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        """Reader thread: every line of the child's output, until it closes it."""
+        for line in self.process.stdout:
+            event = progresslines.read_line(line)
+            with self._lock:
+                if event is None:
+                    if line.strip():
+                        self._lines.append(line.rstrip())
+                elif event["event"] == "progress":
+                    self._progress = progresslines.progress_of(event)
+                elif event["event"] == "estimate":
+                    self.estimate = event["seconds"]
+                else:
+                    self._final = event
+        self.process.wait()
+
+    def poll(self):
+        """The newest progress the child reported since the last call, or None."""
+        with self._lock:
+            progress, self._progress = self._progress, None
+        return progress
+
+    def cancel(self) -> None:
+        """End the child (SIGTERM, then SIGKILL after STOP_SECONDS); returns within about 2 s."""
+        self._cancel.set()
+        if self.process.poll() is None:
+            _stop(self.process)
+        self.join(2 * STOP_SECONDS)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def done(self) -> bool:
+        """The child has ended and its output is read: error or result is final."""
+        if self.reader.is_alive():
+            return False
+        self._finish()
+        return True
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def result(self):
+        """The engine's Segmentation, once done without error."""
+        return self._result if self.done else None
+
+    def join(self, timeout=None) -> bool:
+        """Wait up to `timeout` seconds for the child to end; True when it has."""
+        self.reader.join(timeout)
+        return self.done
+
+    def _finish(self) -> None:
+        """Once: the result or the error from the child's last event and exit status; the folder removed."""
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            status = self.process.returncode
+            self.details = "\n".join(self._lines)
+            final = self._final or {}
+            if self.cancelled:
+                self.error = Cancelled("segmentation cancelled")
+            elif final.get("event") == "done" and status == 0:
+                result = read_outputs(self.output, self.volume)
+                result.record["input"]["source"] = self.volume.source  # not the temporary copy's path
+                self._result = result
+            elif final.get("event") == "error" and final.get("status") == 2:
+                self.error = InputError(final["message"])
+            elif final.get("event") == "error":
+                self.error = RuntimeError(final["message"])
+            else:
+                self.error = RuntimeError(f"the segmentation process ended without a result ({_ending(status)}); "
+                                          "see the details for its last output")
+        except Exception as error:  # a result that cannot be read back
+            self.error = error
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _start(command: list, threads: int):
+    """The child, its stdout and stderr in one text pipe; in Slicer through launchConsoleProcess, in
+    Slicer's startup environment (PythonSlicer sets up its own paths)."""
+    environment = {"PYTHONPATH": os.pathsep.join(p for p in (str(PACKAGE_PARENT), os.environ.get("PYTHONPATH"))
+                                                 if p),
+                   "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+    try:
+        import slicer
+    except ImportError:
+        slicer = None
+    if getattr(slicer, "app", None) is not None:  # the Slicer application (slicer-core has no app)
+        import slicer.util
+
+        return slicer.util.launchConsoleProcess(command, updateEnvironment=environment)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                            env={**os.environ, **environment}, start_new_session=os.name == "posix")
+
+
+def _stop(process) -> None:
+    """End the child and every process it started: SIGTERM first (the command removes its temporary
+    files and exits), SIGKILL to what is left after STOP_SECONDS. Inside Slicer the child is the
+    PythonSlicer launcher and Python runs as its child, so the descendants are found and signalled too."""
+    family = [process.pid, *_descendants(process.pid)]
+    for number in (signal.SIGTERM, getattr(signal, "SIGKILL", signal.SIGTERM)):
+        for pid in family:
+            if _alive(pid):
+                _signal(pid, number)
+        deadline = time.monotonic() + STOP_SECONDS
+        while time.monotonic() < deadline:
+            process.poll()  # reap the child as soon as it ends
+            if not any(_alive(pid) for pid in family):
+                return
+            time.sleep(0.02)
+
+
+def _descendants(pid: int) -> list:
+    """The processes `pid` started, and theirs: through psutil where it is installed, else /proc."""
+    try:
+        import psutil
+
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except ImportError:
+        pass
+    except Exception:  # psutil.NoSuchProcess: already gone
+        return []
+    parents = {}
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(entry.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` still runs; a process that has ended but is not yet reaped (a zombie) does not."""
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc: it answered the signal
+
+
+def _signal(pid: int, number) -> None:
+    try:
+        os.kill(pid, number)
+    except OSError:
+        pass  # already gone
+
+
+def _ending(status) -> str:
+    if status is not None and status < 0:
+        try:
+            return f"killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"killed by signal {-status}"
+    return f"exit status {status}"
