@@ -87,30 +87,10 @@ class Anything:
         return False
 
 
-class ApplicationModule(types.ModuleType):
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        value = Anything()
-        setattr(self, name, value)
-        return value
-
-
-class Application(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("slicer", "qt", "vtk", "ctk"):
-            return importlib.machinery.ModuleSpec(name, self, is_package=True)
-        return None
-
-    def create_module(self, spec):
-        return ApplicationModule(spec.name)
-
-    def exec_module(self, module):
-        pass
-
-
-sys.meta_path.insert(0, Application())
 sys.path[:0] = [testing_dir, module_dir]
+import standin_application
+
+standin_application.install(lambda name: Anything())
 import slicer, slicer.i18n, slicer.parameterNodeWrapper, slicer.ScriptedLoadableModule, slicer.util
 import panel_fakes as fakes
 

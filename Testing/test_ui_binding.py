@@ -450,10 +450,10 @@ def test_load_time_modules_import_without_torch(name):
 # ScriptedLoadableModule keeps its parent, as Slicer's does. What Slicer reads from the file comes
 # back as JSON.
 LOAD_MODULE_FILE = r"""
-import importlib.abc, importlib.machinery, importlib.util, json, sys, types, typing
+import importlib.util, json, sys, types, typing
 
 sys.modules["torch"] = None  # the module loads, and its panel opens, before PyTorch is installed
-module_dir, module_file = sys.argv[1:3]
+module_dir, module_file, testing_dir = sys.argv[1:4]
 
 
 class StandIn(type):
@@ -467,29 +467,10 @@ def stand_in(name):
     return StandIn(name, (), {"__init__": lambda self, *args, **kwargs: setattr(self, "args", list(args))})
 
 
-class ApplicationModule(types.ModuleType):
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        value = stand_in(name)
-        setattr(self, name, value)
-        return value
+sys.path.insert(0, testing_dir)
+import standin_application
 
-
-class Application(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("slicer", "qt", "vtk", "ctk"):
-            return importlib.machinery.ModuleSpec(name, self, is_package=True)
-        return None
-
-    def create_module(self, spec):
-        return ApplicationModule(spec.name)
-
-    def exec_module(self, module):
-        pass
-
-
-sys.meta_path.insert(0, Application())
+standin_application.install(stand_in)
 import slicer.i18n, slicer.parameterNodeWrapper, slicer.ScriptedLoadableModule
 
 slicer.i18n.tr = lambda text: text
@@ -533,7 +514,8 @@ print(json.dumps(dict(
 @functools.lru_cache(maxsize=None)
 def loaded_module_file() -> dict:
     """What Slicer reads from the module file, loaded with stand-ins for the application and no torch."""
-    run = subprocess.run([sys.executable, "-c", LOAD_MODULE_FILE, str(MODULE_DIR), str(MODULE_FILE)],
+    run = subprocess.run([sys.executable, "-c", LOAD_MODULE_FILE, str(MODULE_DIR), str(MODULE_FILE),
+                          str(Path(__file__).resolve().parent)],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, "the module file does not load without torch:\n" + run.stderr[-3000:]
     return json.loads(run.stdout.splitlines()[-1])
