@@ -83,3 +83,10 @@ def test_cancel_ends_a_launcher_and_the_python_it_started(tmp_path):
     assert run.process.poll() is not None and not any(_alive(pid) for pid in python)
     assert not run.folder.exists()
 
+
+
+def test_a_run_asked_for_no_estimate_sends_none_and_still_gives_its_result():
+    """The panel's one-slice previews skip the child's timing of its own steps."""
+    run = ChildRun(blocks_volume(depth=1), fast_settings(iterations=2), threads=1, estimate=False)
+    assert run.join(60) and run.error is None, (run.error, run.details)
+    assert run.estimate is None and run.result.labels.shape == (1, 24, 24)

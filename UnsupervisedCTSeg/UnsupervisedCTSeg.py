@@ -302,7 +302,8 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             job = panelrun.RunJob.forRun(volumeNode, settings, preview, node.outputSegmentation,
                                          node.createLabelmap, deviceName)
             # A child process runs the engine on the copied voxels; the scene is changed in _finish.
-            self._run = self.logic.startRun(volume, settings, context=job, threads=self._threads)
+            self._run = self.logic.startRun(volume, settings, context=job, threads=self._threads,
+                                            estimate=not preview)  # a one-slice preview: no timing first
             self.ui.progressBar.value = 0
             self.ui.progressBar.setFormat(_("starting"))
             self.ui.progressBar.show()

@@ -44,10 +44,12 @@ class ChildRun:
 
     ``context`` is whatever the caller needs when the run ends; the run itself never reads it.
     ``threads``: PyTorch's CPU threads in the child (default panelrun.runThreads(): all cores but one).
+    ``estimate``: a CPU run first times a few of its steps and reports its estimated duration (a
+    second or two: worth it for a volume, not for a one-slice preview).
     """
 
     def __init__(self, volume: Volume, settings: Settings, context=None, threads: Optional[int] = None,
-                 python: Optional[str] = None):
+                 estimate: bool = True, python: Optional[str] = None):
         self.context = context
         self.volume = volume
         self.error = None  # InputError (the child's message), Cancelled, or RuntimeError for a crash
@@ -67,7 +69,8 @@ class ChildRun:
             self.output = self.folder / "labels.nrrd"
             arguments = ["-m", "UnsupervisedCTSegLib", "segment", str(source), "-o", str(self.output),
                          "--progress", "json", "--outputs", "labelmap",
-                         "--threads", str(threads or runThreads()), *command_line(settings)]
+                         "--threads", str(threads or runThreads()), *command_line(settings),
+                         *([] if estimate else ["--quiet"])]
             self.process = _start([python or sys.executable, *arguments], threads or runThreads())
         except BaseException:
             shutil.rmtree(self.folder, ignore_errors=True)

@@ -125,11 +125,11 @@ class UnsupervisedCTSegLogic:
 
         return segment(volume, settings, progress, cancel)
 
-    def startRun(self, volume: Volume, settings, context=None, threads=None) -> ChildRun:
+    def startRun(self, volume: Volume, settings, context=None, threads=None, estimate=True) -> ChildRun:
         """Start segmenting `volume` in a child process and return at once (the panel's way: see
         childrun.py); poll the returned run, and apply its result with applyResult. The scene is
         not touched."""
-        return ChildRun(volume, settings, context, threads)
+        return ChildRun(volume, settings, context, threads, estimate)
 
     def run(self, volumeNode, settings, segmentationNode=None, createLabelmap=False, progress=None,
             cancel=None) -> AppliedNodes:
