@@ -30,6 +30,10 @@ VARIANTS = {
     "no body mask": dict(body_mask=False),
     "q = p = 48": dict(classes=0),
     "clean-up: islands < 200 mm³, holes filled": dict(min_island_mm3=200.0, fill_holes=True),
+    "position 0.2": dict(position=0.2),
+    "position 0.3": dict(position=0.3),
+    "position 0.5": dict(position=0.5),
+    "position 0.3, q = 12": dict(position=0.3, classes=12),
 }
 COLUMNS = ("mean_best_iou", "mean_hungarian_iou", "adjacent_ari", "identical_fraction", "run_to_run_ari",
            "matched_agreement", "labels", "seconds")

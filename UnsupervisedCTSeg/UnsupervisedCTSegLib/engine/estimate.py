@@ -27,6 +27,7 @@ from .bodymask import body_mask
 from .device import pick_device, runs_on_gpu
 from .kmeans import FIT_ITERATIONS, FIT_SAMPLE
 from .memory import reuse_freed_memory
+from .position import BodyFrame
 from .settings import Settings
 from .tissues import renumber_by_hu
 from .training import SeriesTraining, SliceTraining, build_model, inference_batch, label_slices, make_optimizer
@@ -161,7 +162,8 @@ def _time_training(batch: np.ndarray, settings: Settings, device, spacing) -> tu
     if body is not None and not body.any():
         body = None  # a crop of pure air: time the step as if it held tissue
     if settings.mode == "slice":
-        training = SliceTraining(batch, 0, settings, device, body)
+        frame = BodyFrame.of(body, batch.shape, settings.position)
+        training = SliceTraining(batch, 0, settings, device, body, frame=frame)
         once.update(training.seconds, warm_start=0.0)
         step_kinds = {False: 1.0}
         run = lambda warm: training.step()  # noqa: E731
@@ -201,9 +203,10 @@ def _time_inference(hu: np.ndarray, settings: Settings, device) -> tuple:
     batch = _centre_batch(hu, slices, max(4, round(height * side)), max(4, round(width * side)))
     model = build_model(settings, device)
     model.eval()
-    label_slices(model, batch[:1, :16, :16], [0], settings, device)  # warm-up of the eval path
+    frame = BodyFrame.of(None, batch.shape, settings.position)
+    label_slices(model, batch[:1, :16, :16], [0], settings, device, frame=frame)  # warm-up of the eval path
     t0 = time.perf_counter()
-    clusters = label_slices(model, batch, np.arange(len(batch)), settings, device)
+    clusters = label_slices(model, batch, np.arange(len(batch)), settings, device, frame=frame)
     per_slice = (time.perf_counter() - t0) / len(batch) * (height * width) / batch[0].size
     t0 = time.perf_counter()
     renumber_by_hu(clusters, batch)

@@ -62,6 +62,8 @@ def check_photo_settings(settings: Settings) -> None:
         fixes.append("use mode slice (one network per image, as in the papers)")
     if settings.z_context:
         fixes.append("set z_context to 0 (a photograph has no neighbouring slices)")
+    if settings.position:
+        fixes.append("set position to 0 (a photograph has no body to place a pixel in)")
     if fixes:
         raise InputError("a colour photograph cannot be segmented with these settings: " + "; ".join(fixes))
 

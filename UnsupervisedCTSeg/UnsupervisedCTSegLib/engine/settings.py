@@ -114,6 +114,11 @@ class Settings:
     warm_start: float = knob(
         0.67, "volume mode: share of T trained towards k-means clusters of the windowed HU before "
         "self-training; 0 = off", minimum=0.0, maximum=1.0)
+    position: float = knob(
+        0.0, "weight of each voxel's place in the body (left-right and front-back within the body's "
+        "outline) as two more features of the network and the warm start; higher: tissues of one density "
+        "split by where they lie, such as liver and spleen; 0 = off", minimum=0.0, maximum=2.0,
+        panel="position", label="Position weight", widget="ctkSliderWidget")
     batch_slices: int = knob(4, "volume mode: axial slices per training mini-batch", minimum=1, maximum=1024)
     train_size: int = knob(
         128, "volume mode: side of the square training crop in pixels; 0 = whole slices", minimum=0,

@@ -16,6 +16,7 @@ from .errors import Cancelled
 from .kmeans import FIT_SAMPLE, assign, kmeans
 from .losses import edge_weights, edge_weights_z, total_loss, z_continuity_loss
 from .model import FeatureClusteringNet
+from .position import CHANNELS, BodyFrame
 from .settings import Settings
 from .superpixels import majority_vote, slic_slices
 from .windows import AIR_HU, window_channels
@@ -38,8 +39,9 @@ IGNORE = -1  # target value of pixels outside the body: no loss, no label count
 
 
 def in_channels(settings: Settings) -> int:
-    """Input channels: every HU window of the slice and of its z_context neighbours on each side."""
-    return len(settings.windows) * (2 * settings.z_context + 1)
+    """Input channels: every HU window of the slice and of its z_context neighbours on each side,
+    and with settings.position the slice's two body-relative in-plane coordinates (position.py)."""
+    return len(settings.windows) * (2 * settings.z_context + 1) + (CHANNELS if settings.position else 0)
 
 
 def memory_format(device: torch.device) -> torch.memory_format:
@@ -75,11 +77,14 @@ def slab_planes(hu: np.ndarray, zs, box, z_context: int, body=None) -> np.ndarra
     return planes
 
 
-def network_input(planes: np.ndarray, settings: Settings, device: torch.device) -> torch.Tensor:
-    """(B, 2c+1, H, W) HU planes -> (B, C, H, W) windowed input on the device, window-major channels."""
+def network_input(planes: np.ndarray, settings: Settings, device: torch.device, position=None) -> torch.Tensor:
+    """(B, 2c+1, H, W) HU planes -> (B, C, H, W) windowed input on the device, window-major channels,
+    then the (B, 2, H, W) `position` coordinates when given."""
     channels = window_channels(planes, settings.windows)  # (W, B, 2c+1, H, W)
     batch, height, width = planes.shape[0], planes.shape[-2], planes.shape[-1]
     x = channels.transpose(0, 1).reshape(batch, -1, height, width)
+    if position is not None:
+        x = torch.cat([x, torch.from_numpy(position)], dim=1)
     return x.to(device).contiguous(memory_format=memory_format(device))
 
 
@@ -138,7 +143,7 @@ class SliceTraining:
     body targets and the superpixels. The papers' protocol trains one of these per slice; the run-time
     estimate times the same `step`, and reads in `seconds` how long the one-off parts took."""
 
-    def __init__(self, hu: np.ndarray, z: int, settings: Settings, device, body=None, colour=None):
+    def __init__(self, hu: np.ndarray, z: int, settings: Settings, device, body=None, colour=None, frame=None):
         started = time.perf_counter()
         height, width = hu.shape[1:]
         whole = (0, 0, height, width)
@@ -148,7 +153,7 @@ class SliceTraining:
         self.optimizer = make_optimizer(self.model, settings)
         planes = slab_planes(hu, [z], whole, settings.z_context, body)
         if colour is None:
-            self.x = network_input(planes, settings, device)
+            self.x = network_input(planes, settings, device, frame.planes(1, whole) if frame else None)
         else:
             x = torch.from_numpy(np.ascontiguousarray(colour[z].transpose(2, 0, 1)[None])).to(device)
             self.x = x.contiguous(memory_format=memory_format(device))
@@ -184,8 +189,9 @@ def segment_slices(hu: np.ndarray, settings: Settings, device, report: Report, c
     depth = hu.shape[0]
     clusters = np.empty(hu.shape, np.int16)  # q <= 1024 fits; a quarter of int64
     trace = Trace()
+    frame = BodyFrame.of(body, hu.shape, settings.position)  # one frame for every slice
     for z in range(depth):
-        training = SliceTraining(hu, z, settings, device, body, colour)
+        training = SliceTraining(hu, z, settings, device, body, colour, frame)
         for it in range(settings.iterations):
             check(cancel)
             loss, n_labels = training.step()
@@ -215,20 +221,32 @@ def warm_start_iterations(settings: Settings) -> int:
     return int(round(settings.warm_start * settings.iterations))
 
 
-def warm_start_centres(hu, body, settings: Settings, device):
-    """k-means centres (q, windows) of the body voxels' windowed HU, the warm start's targets."""
-    values = hu[body] if body is not None else hu.reshape(-1)
-    if values.size > FIT_SAMPLE:  # an even, seed-free subsample
-        values = values[np.linspace(0, values.size - 1, FIT_SAMPLE).astype(np.int64)]
-    points = window_channels(values, settings.windows).T.contiguous().to(device)
+def warm_start_centres(hu, body, settings: Settings, device, frame=None):
+    """k-means centres (q, features) of the body voxels' windowed HU, and with a BodyFrame their
+    weighted coordinates: the warm start's targets."""
+    if frame is None:
+        values = hu[body] if body is not None else hu.reshape(-1)
+        if values.size > FIT_SAMPLE:  # an even, seed-free subsample
+            values = values[np.linspace(0, values.size - 1, FIT_SAMPLE).astype(np.int64)]
+        points = window_channels(values, settings.windows).T
+    else:
+        where = np.flatnonzero(body) if body is not None else np.arange(hu.size)
+        if where.size > FIT_SAMPLE:
+            where = where[np.linspace(0, where.size - 1, FIT_SAMPLE).astype(np.int64)]
+        values = hu.reshape(-1)[where]
+        places = frame.points(*np.unravel_index(where, hu.shape)[1:])
+        points = torch.cat([window_channels(values, settings.windows).T, torch.from_numpy(places)], dim=1)
     generator = torch.Generator().manual_seed(0)  # targets from the data alone, whatever the run's seed
-    return kmeans(points, settings.q, generator)
+    return kmeans(points.contiguous().to(device), settings.q, generator)
 
 
-def warm_targets(centre_planes: np.ndarray, centres, settings: Settings, device) -> torch.Tensor:
-    """(B, H, W) nearest-centre index of each pixel of the batch's centre slices."""
-    points = window_channels(centre_planes, settings.windows).to(device)  # (W, B, H, W)
-    flat = points.reshape(points.shape[0], -1).T
+def warm_targets(centre_planes: np.ndarray, centres, settings: Settings, device, position=None) -> torch.Tensor:
+    """(B, H, W) nearest-centre index of each pixel of the batch's centre slices (with their
+    (B, 2, H, W) `position` coordinates when the centres were fitted on them)."""
+    points = window_channels(centre_planes, settings.windows)  # (W, B, H, W)
+    if position is not None:
+        points = torch.cat([points, torch.from_numpy(position).transpose(0, 1)], dim=0)
+    flat = points.to(device).reshape(points.shape[0], -1).T
     return assign(flat, centres).reshape(centre_planes.shape)
 
 
@@ -244,6 +262,7 @@ class SeriesTraining:
         started = time.perf_counter()
         depth, height, width = hu.shape
         self.hu, self.body, self.settings, self.device = hu, body, settings, device
+        self.frame = BodyFrame.of(body, hu.shape, settings.position)
         self.model = build_model(settings, device)
         self.model.train()
         self.optimizer = make_optimizer(self.model, settings)
@@ -259,7 +278,7 @@ class SeriesTraining:
         self.centres = None
         if self.warm_iterations:
             started = time.perf_counter()
-            self.centres = warm_start_centres(hu, body, settings, device)
+            self.centres = warm_start_centres(hu, body, settings, device, self.frame)
             self.seconds["warm_start"] = time.perf_counter() - started
         self.batch = min(settings.batch_slices, depth)
         self.crop = (min(settings.train_size or height, height), min(settings.train_size or width, width))
@@ -283,11 +302,13 @@ class SeriesTraining:
         if self.segments is not None:
             y, x, h, w = box
             segments = torch.from_numpy(self.segments[zs, y:y + h, x:x + w]).to(device)
-        target = warm_targets(planes[:, c], self.centres, settings, device) if warm else None
+        position = self.frame.planes(len(zs), box) if self.frame else None
+        target = warm_targets(planes[:, c], self.centres, settings, device, position) if warm else None
         z_weight = None
         if settings.mu_z and len(zs) > 1:
             z_weight = self.z_scale * edge_weights_z(torch.as_tensor(planes[:, c], device=device), settings.edge_hu)
-        loss, n_labels, _ = train_step(self.model, self.optimizer, network_input(planes, settings, device), settings,
+        loss, n_labels, _ = train_step(self.model, self.optimizer, network_input(planes, settings, device, position),
+                                       settings,
                                        segments, continuity_weights(planes[:, c], settings, device),
                                        body_targets(self.body, zs, box, device), z_weight, target)
         return loss, n_labels
@@ -321,23 +342,23 @@ def segment_series(hu: np.ndarray, settings: Settings, device, report: Report, c
             break
     model = training.model
     step = inference_batch(settings, height, width)
-    recalibrate_batchnorm(model, hu, settings, device, step, cancel, body)
+    recalibrate_batchnorm(model, hu, settings, device, step, cancel, body, training.frame)
     clusters = np.empty(hu.shape, np.int16)  # q <= 1024 fits; a quarter of int64
     for start in range(0, depth, step):
         check(cancel)
         zs = np.arange(start, min(depth, start + step))
-        clusters[zs] = label_slices(model, hu, zs, settings, device, body)
+        clusters[zs] = label_slices(model, hu, zs, settings, device, body, training.frame)
         report(train_share + (1 - train_share) * (zs[-1] + 1) / depth, len(trace.loss),
                trace.labels[-1], trace.loss[-1], "labelling slices")
     return clusters, trace
 
 
-def label_slices(model, hu: np.ndarray, zs, settings: Settings, device, body=None) -> np.ndarray:
+def label_slices(model, hu: np.ndarray, zs, settings: Settings, device, body=None, frame=None) -> np.ndarray:
     """Labels (len(zs), H, W) of whole slices `zs` by a trained network in eval mode."""
-    height, width = hu.shape[1:]
+    whole = (0, 0) + hu.shape[1:]
     with torch.no_grad():
-        response = model(network_input(slab_planes(hu, zs, (0, 0, height, width), settings.z_context, body),
-                                       settings, device))
+        response = model(network_input(slab_planes(hu, zs, whole, settings.z_context, body), settings, device,
+                                       frame.planes(len(zs), whole) if frame else None))
         return cluster_labels(response).to(torch.int16).cpu().numpy()
 
 
@@ -353,7 +374,7 @@ def inference_batch(settings: Settings, height: int, width: int, budget_floats: 
     return max(1, budget_floats // (max(settings.channels, settings.q, in_channels(settings)) * height * width))
 
 
-def recalibrate_batchnorm(model, hu, settings, device, step, cancel, body=None) -> None:
+def recalibrate_batchnorm(model, hu, settings, device, step, cancel, body=None, frame=None) -> None:
     """Replace the BatchNorm running statistics by exact averages over every slice.
 
     Training normalises each layer with its mini-batch statistics; inference must use one fixed
@@ -370,5 +391,7 @@ def recalibrate_batchnorm(model, hu, settings, device, step, cancel, body=None) 
         for start in range(0, depth, step):
             check(cancel)
             zs = np.arange(start, min(depth, start + step))
-            model(network_input(slab_planes(hu, zs, (0, 0, height, width), settings.z_context, body), settings, device))
+            whole = (0, 0, height, width)
+            model(network_input(slab_planes(hu, zs, whole, settings.z_context, body), settings, device,
+                                frame.planes(len(zs), whole) if frame else None))
     model.eval()
