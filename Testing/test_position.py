@@ -79,3 +79,29 @@ def test_position_zero_leaves_the_run_as_it_was():
     a = segment(volume, fast_settings())
     b = segment(volume, fast_settings(position=0.0))
     assert np.array_equal(a.labels, b.labels)
+
+
+@pytest.mark.parametrize("direction,high_x_side", [(np.eye(3), "left"), (np.diag([-1.0, -1.0, 1.0]), "right")])
+def test_labels_a_band_splits_by_place_are_named_by_the_patients_side(direction, high_x_side):
+    """Two blobs of one density, one at each side: each label says on which side of the patient its
+    centre lies (LPS: x grows towards the left), read through the volume's direction."""
+    from UnsupervisedCTSegLib.engine.position import place_names
+    from UnsupervisedCTSegLib.engine.tissues import Tissue
+
+    labels = np.zeros((2, 32, 48), np.uint16)
+    labels[:, 8:24, 4:18], labels[:, 8:24, 30:44] = 1, 2
+    volume = Volume(np.zeros(labels.shape, np.float32), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), direction)
+    tissues = [Tissue(1, "soft tissue 1", (1, 0, 0), 40.0, 5.0, 448), Tissue(2, "soft tissue 2", (1, 0, 0), 45.0, 5.0, 448),
+               Tissue(3, "bone", (1, 1, 1), 700.0, 9.0, 10)]
+    named = place_names(tissues, labels, volume, np.ones(labels.shape, bool))
+    low_x_side = {"left": "right", "right": "left"}[high_x_side]
+    assert [t.name for t in named] == [f"soft tissue, {low_x_side}", f"soft tissue, {high_x_side}", "bone"]
+    assert [t.label for t in named] == [1, 2, 3] and named[0].mean_hu == 40.0
+
+
+def test_a_placed_name_keeps_its_bands_terminology():
+    from UnsupervisedCTSegLib.io.terminology import terminology_entry
+
+    assert terminology_entry("soft tissue, right front") == terminology_entry("soft tissue")
+    assert terminology_entry("fat, left back 2") == terminology_entry("fat")
+    assert terminology_entry("fat, left back 2") != terminology_entry("soft tissue")

@@ -13,10 +13,13 @@ lowered the mean best-match IoU from 0.320 to 0.305, splitting organs by level.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
+from scipy import ndimage
+
+from .tissues import hu_band
 
 CHANNELS = 2  # left-right (x), front-back (y)
 
@@ -57,3 +60,50 @@ class BodyFrame:
 
     def _axis(self, index, axis: int) -> np.ndarray:
         return (self.weight * (np.asarray(index, np.float32) - self.centre[axis]) / self.extent[axis]).astype(np.float32)
+
+
+# Words for the patient's sides along the LPS axes (x: right -> left, y: front -> back, z: foot -> head).
+PLACE_WORDS = (("right", "left"), ("front", "back"), ("lower", "upper"))
+
+
+def place_names(tissues: list, labels: np.ndarray, volume, body: Optional[np.ndarray]) -> list:
+    """Tissues whose HU band holds several labels named by where their centre lies in the body
+    ("soft tissue, right front") instead of by a number, so that a reader can tell them apart once
+    position has split a band by place. Only the directions in which the band's labels differ are
+    named; labels still alike get a number. Other tissues are returned as they are."""
+    bands = {}
+    for tissue in tissues:
+        bands.setdefault(hu_band(tissue.mean_hu)[0], []).append(tissue)
+    repeated = [t for group in bands.values() if len(group) > 1 for t in group]
+    if not repeated:
+        return tissues
+    inside = body if body is not None else np.ones(labels.shape, bool)
+    body_centre = np.array(ndimage.center_of_mass(inside))
+    centres = ndimage.center_of_mass(np.ones(labels.shape), labels, [t.label for t in repeated])
+    lps = {t.label: _lps_offset(np.array(c) - body_centre, volume) for t, c in zip(repeated, centres)}
+    renamed = {}
+    for band, group in bands.items():
+        if len(group) < 2:
+            continue
+        offsets = np.array([lps[t.label] for t in group])
+        spread = offsets.max(axis=0) - offsets.min(axis=0)
+        axes = [axis for axis in np.argsort(-spread)[:2] if spread[axis] > 0]
+        names = {t.label: f"{band}, " + " ".join(PLACE_WORDS[a][int(lps[t.label][a] > 0)] for a in sorted(axes))
+                 for t in group}
+        counts = {}
+        for t in group:
+            counts[names[t.label]] = counts.get(names[t.label], 0) + 1
+        seen = {}
+        for t in group:
+            name = names[t.label]
+            if counts[name] > 1:
+                seen[name] = seen.get(name, 0) + 1
+                name = f"{name} {seen[name]}"
+            renamed[t.label] = name
+    return [replace(t, name=renamed[t.label]) if t.label in renamed else t for t in tissues]
+
+
+def _lps_offset(index_offset: np.ndarray, volume) -> np.ndarray:
+    """A (z, y, x) index offset as millimetres along the patient's LPS axes."""
+    ijk = index_offset[::-1] * np.asarray(volume.spacing, float)
+    return np.asarray(volume.direction, float) @ ijk

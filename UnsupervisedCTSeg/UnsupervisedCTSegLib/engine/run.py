@@ -19,6 +19,7 @@ from .device import describe, pick_device
 from .errors import Cancelled, InputError
 from .kmeans import assign, kmeans
 from .memory import reuse_freed_memory
+from .position import place_names
 from .results import Progress, Segmentation
 from .settings import Settings
 from .tissues import add_outside_segment, renumber_by_hu
@@ -105,6 +106,8 @@ def _run(volume: Volume, settings: Settings, device, progress, cancel) -> Segmen
     labels, tissues = renumber_by_hu(clusters, volume.hu, body)
     if volume.colour is not None:
         tissues = [replace(t, name=f"region {t.label}") for t in tissues]  # HU band names mean nothing here
+    elif settings.position:
+        tissues = place_names(tissues, labels, volume, body)  # a band split by place: say where
     if body is not None and settings.outside_segment:
         labels, tissues = add_outside_segment(labels, tissues, volume.hu, body)
     wall = time.perf_counter() - started

@@ -84,11 +84,12 @@ ENTRIES = {
     OUTSIDE_NAME: Entry(DICOM_MASTER, SPATIAL_CONCEPT, Code("DCM", "125040", "Background")),
 }
 
-_REPEAT = re.compile(r"^(?P<base>.+) \d+$")  # "fat 2": a band that holds several labels
+_REPEAT = re.compile(r"^(?P<base>[^,]+?)(, [a-z ]+?)?( \d+)?$")  # "fat 2", "fat, right front": a band's labels
 
 
 def entry_for(name: str) -> Entry:
-    """The entry for a tissue name; a repeated band ("fat 2") is its band, an unknown name GENERIC."""
+    """The entry for a tissue name; a band's repeated or placed label ("fat 2", "fat, right front") is
+    its band, an unknown name GENERIC."""
     if name in ENTRIES:
         return ENTRIES[name]
     repeat = _REPEAT.match(name)
