@@ -30,6 +30,7 @@ VARIANTS = {
     "no body mask": dict(body_mask=False),
     "q = p = 48": dict(classes=0),
     "clean-up: islands < 200 mm³, holes filled": dict(min_island_mm3=200.0, fill_holes=True),
+    "k-means k=15 + body mask (the yardstick)": dict(variant="kmeans", k=15, windows=("wide",), body_mask=True),
     "position 0.2": dict(position=0.2),
     "position 0.3": dict(position=0.3),
     "position 0.5": dict(position=0.5),

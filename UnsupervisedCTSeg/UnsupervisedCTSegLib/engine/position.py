@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
-from scipy import ndimage
 
 from .tissues import hu_band
 
@@ -77,10 +76,9 @@ def place_names(tissues: list, labels: np.ndarray, volume, body: Optional[np.nda
     repeated = [t for group in bands.values() if len(group) > 1 for t in group]
     if not repeated:
         return tissues
-    inside = body if body is not None else np.ones(labels.shape, bool)
-    body_centre = np.array(ndimage.center_of_mass(inside))
-    centres = ndimage.center_of_mass(np.ones(labels.shape), labels, [t.label for t in repeated])
-    lps = {t.label: _lps_offset(np.array(c) - body_centre, volume) for t, c in zip(repeated, centres)}
+    body_centre = _centres(body.astype(np.uint8) if body is not None else np.ones(labels.shape, np.uint8))[1]
+    centres = _centres(labels)
+    lps = {t.label: _lps_offset(centres[t.label] - body_centre, volume) for t in repeated}
     renamed = {}
     for band, group in bands.items():
         if len(group) < 2:
@@ -101,6 +99,23 @@ def place_names(tissues: list, labels: np.ndarray, volume, body: Optional[np.nda
                 name = f"{name} {seen[name]}"
             renamed[t.label] = name
     return [replace(t, name=renamed[t.label]) if t.label in renamed else t for t in tissues]
+
+
+def _centres(labels: np.ndarray) -> np.ndarray:
+    """(labels.max() + 1, 3) mean (z, y, x) index of each label's voxels, counted slice by slice so that
+    no volume-sized temporary is made (a 512 x 512 x 300 CT is 600 MB per float64 copy)."""
+    size = int(labels.max()) + 1
+    sums, counts = np.zeros((size, 3)), np.zeros(size)
+    rows = np.broadcast_to(np.arange(labels.shape[1], dtype=float)[:, None], labels.shape[1:]).ravel()
+    cols = np.broadcast_to(np.arange(labels.shape[2], dtype=float)[None, :], labels.shape[1:]).ravel()
+    for z, plane in enumerate(labels):
+        flat = plane.ravel()
+        n = np.bincount(flat, minlength=size)
+        counts += n
+        sums[:, 0] += z * n
+        sums[:, 1] += np.bincount(flat, weights=rows, minlength=size)
+        sums[:, 2] += np.bincount(flat, weights=cols, minlength=size)
+    return sums / np.maximum(counts, 1)[:, None]
 
 
 def _lps_offset(index_offset: np.ndarray, volume) -> np.ndarray:
