@@ -352,3 +352,20 @@ def test_real_dicom_series_beside_nrrd_files(shared_data):
     assert -3100 <= volume.hu.min() <= -1000
     air = volume.hu[(volume.hu > -2000) & (volume.hu < -500)]
     assert -1050 < np.median(air) < -900
+
+
+def test_a_dicom_file_among_files_gdcm_cannot_scan_is_read_on_its_own():
+    """pydicom's test-file folder holds malformed files that stop GDCM's folder scan: the CT file
+    given by name is read by itself, and the folder given whole is refused in one line."""
+    from pathlib import Path
+
+    pydicom_data = pytest.importorskip("pydicom.data")
+    from UnsupervisedCTSegLib.engine.errors import InputError
+    from UnsupervisedCTSegLib.io.readers import read_volume
+
+    path = Path(pydicom_data.get_testdata_file("CT_small.dcm"))
+    volume = read_volume(path)
+    assert volume.shape == (1, 128, 128) and volume.files == (path,)
+    assert -1100 < volume.hu.min() < volume.hu.max() < 3100  # Hounsfield units, through the rescale tags
+    with pytest.raises(InputError):
+        read_volume(path.parent)

@@ -14,7 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..engine.errors import InputError
-from .itkquiet import quiet
+from .itkquiet import last_line, quiet
 
 # Neighbouring slices may differ from the usual step by this much (mm, or share of the step) before
 # the series counts as uneven: scanners round positions to 0.01 mm or so; a missing slice doubles a step.
@@ -22,11 +22,19 @@ STEP_TOLERANCE_MM = 0.05
 STEP_TOLERANCE_SHARE = 0.2
 
 
+class UnscannableFolder(InputError):
+    """GDCM could not scan the folder (a malformed DICOM file among others stops it)."""
+
+
 def series_in(folder: Path) -> dict:
     """{series UID: its files in GDCM's slice order} for the DICOM files directly in `folder`."""
-    with quiet():  # GDCM warns on stderr about every file that is not DICOM
-        uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
-        return {uid: tuple(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)) for uid in uids}
+    try:
+        with quiet():  # GDCM warns on stderr about every file that is not DICOM
+            uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+            return {uid: tuple(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)) for uid in uids}
+    except RuntimeError as error:
+        raise UnscannableFolder(f"cannot scan the DICOM files in '{folder}' ({last_line(error)}): a malformed file "
+                                "stops the scan; give a folder that holds only the series") from None
 
 
 def choose_series(folder: Path, uid=None, containing=None, series=None) -> tuple:

@@ -20,7 +20,7 @@ import SimpleITK as sitk
 
 from ..engine.errors import InputError
 from ..engine.volume import Volume
-from .dicomseries import check_series_complete, choose_series, series_in
+from .dicomseries import UnscannableFolder, check_series_complete, choose_series, series_in
 from .itkquiet import last_line, quiet
 
 ITK_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
@@ -244,7 +244,12 @@ def _read_dicom_series(folder: Path, spacing=None, containing: Path | None = Non
     GDCM skips non-DICOM files in the folder, and SimpleITK applies RescaleSlope/Intercept, so the
     voxels come out in Hounsfield units. `found` is series_in(folder), when already known.
     """
-    uid, files = choose_series(folder, series, containing, found)
+    try:
+        uid, files = choose_series(folder, series, containing, found)
+    except UnscannableFolder:
+        if containing is None or series is not None:
+            raise
+        return _read_dicom_file(containing, spacing)  # a file among others the scan cannot pass: that file
     check_series_complete(folder, uid, files)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
@@ -255,6 +260,17 @@ def _read_dicom_series(folder: Path, spacing=None, containing: Path | None = Non
         raise InputError(f"cannot read the DICOM series in '{folder}' ({last_line(error)}): "
                          "check that the files are complete CT images") from None
     return _volume_from_image(image, containing or folder, spacing, files=tuple(Path(f) for f in files))
+
+
+def _read_dicom_file(path: Path, spacing=None) -> Volume:
+    """One DICOM file on its own, as a one-slice volume; HU via the rescale tags."""
+    try:
+        with quiet():
+            image = sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise InputError(f"cannot read DICOM file '{path.name}' ({last_line(error)}): check that it is a complete "
+                         "CT image") from None
+    return _volume_from_image(image, path, spacing, files=(path,))
 
 
 def _volume_from_image(image: sitk.Image, path: Path, spacing_override=None, files=()) -> Volume:
