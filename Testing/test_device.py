@@ -106,61 +106,6 @@ def test_a_cyclic_chain_ends():
     assert not device.is_out_of_memory(first)
 
 
-def test_release_gpu_memory_releases_only_where_cuda_is_in_use():
-    """Nothing is cached before this process has used CUDA (always so on a CPU-only build)."""
-    assert device.release_gpu_memory() is torch.cuda.is_initialized()
-
-
-def test_release_gpu_memory_empties_the_cache_of_a_gpu_in_use(monkeypatch):
-    emptied = []
-    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
-    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
-    assert device.release_gpu_memory() is True
-    assert emptied == [True]
-
-
-@pytest.mark.parametrize("error", [
-    torch.AcceleratorError("CUDA error: an illegal memory access was encountered"),
-    RuntimeError("CUDA error: unspecified launch failure"),  # PyTorch before AcceleratorError
-], ids=repr)
-def test_a_cuda_error_while_releasing_is_answered_with_false(monkeypatch, error):
-    """The panel releases memory while reporting a failed run; a GPU the run left broken must not hide that report."""
-    def broken():
-        raise error
-
-    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
-    monkeypatch.setattr(torch.cuda, "empty_cache", broken)
-    assert device.release_gpu_memory() is False
-
-
-@pytest.mark.parametrize("error", [
-    RuntimeError("index 3 is out of range"), ValueError("bad value"), TypeError("not callable"),
-], ids=repr)
-def test_errors_that_are_not_about_cuda_are_not_swallowed(monkeypatch, error):
-    def failing():
-        raise error
-
-    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
-    monkeypatch.setattr(torch.cuda, "empty_cache", failing)
-    with pytest.raises(type(error)) as caught:
-        device.release_gpu_memory()
-    assert caught.value is error
-
-
-@pytest.mark.parametrize("error", ["ImportError", "OSError"])
-def test_release_gpu_memory_with_a_broken_pytorch_install(tmp_path, error):
-    """torch is found on the path but fails to import (a missing shared library): nothing to release."""
-    (tmp_path / "torch").mkdir()
-    (tmp_path / "torch" / "__init__.py").write_text(
-        f"raise {error}('libtorch_cpu.so: cannot open shared object file')\n")
-    code = (f"import sys; sys.path[:0] = [{str(tmp_path)!r}, {str(MODULE_DIR)!r}]; "
-            "from UnsupervisedCTSegLib.engine import device; "
-            "assert device.torch_installed(); "
-            "assert device.release_gpu_memory() is False")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-1500:]
-
-
 def test_device_helpers_work_before_pytorch_is_installed():
     """The panel shows its device line when it opens, which may be before PyTorch is installed."""
     code = ("import sys, types; sys.modules['torch'] = None; "
@@ -169,7 +114,6 @@ def test_device_helpers_work_before_pytorch_is_installed():
             "assert texts.device_name(False, 3) == 'CUDA GPU or CPU (3 threads)'; "
             "assert texts.device_description(False, 3).endswith('; PyTorch is installed on the first run'); "
             "assert device.runs_on_gpu(types.SimpleNamespace(device='auto')) is False; "
-            "assert device.is_out_of_memory(RuntimeError('CUDA out of memory')); "
-            "assert device.release_gpu_memory() is False")
+            "assert device.is_out_of_memory(RuntimeError('CUDA out of memory'))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-1500:]

@@ -80,28 +80,3 @@ def is_out_of_memory(error) -> bool:
             return True
         error = error.__cause__ or error.__context__
     return False
-
-
-def release_gpu_memory() -> bool:
-    """Give PyTorch's cached CUDA memory back after an out-of-memory error.
-
-    Returns True when this process has used CUDA and its cache was emptied; False when there was
-    nothing to release: PyTorch not installed or not importable, a CPU-only build, or CUDA never
-    initialised here. Also False when emptying fails with a CUDA error (a GPU left in a bad state
-    by the failed run): the caller is already reporting that run's error. Any other error propagates.
-    """
-    if not torch_installed():
-        return False
-    try:
-        import torch
-    except (ImportError, OSError):  # found but broken: a missing shared library, a half-removed install
-        return False
-    if not torch.cuda.is_initialized():  # CPU-only build, or no GPU used in this process: nothing cached
-        return False
-    try:
-        torch.cuda.empty_cache()
-    except RuntimeError as error:  # torch.AcceleratorError is one; older versions raise RuntimeError
-        if "cuda" not in str(error).lower():
-            raise
-        return False
-    return True
