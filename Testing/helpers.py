@@ -1,4 +1,8 @@
-"""Small volumes for fast engine tests: tiny images, few iterations."""
+"""Small volumes for fast engine tests: tiny images, few iterations; and a few shared test steps."""
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import SimpleITK as sitk
 
@@ -68,3 +72,29 @@ def write_dicom_series(folder, volume, series_uid, first_instance=1, description
         writer.KeepOriginalImageUIDOn()
         writer.SetFileName(str(folder / f"{series_uid[-1]}_{k:03d}.dcm"))
         writer.Execute(image)
+
+
+MODULE_DIR = Path(__file__).resolve().parents[1] / "UnsupervisedCTSeg"
+
+
+def run_python(code: str, without_torch: bool = False, failure: str = "") -> str:
+    """Run `code` in a fresh interpreter that finds the package (and, with `without_torch`, no
+    PyTorch: as in Slicer before the extension installed it); its stdout. Fails the test, with
+    `failure` and the end of stderr, when the code fails."""
+    prelude = ("import sys; " + ("sys.modules['torch'] = None; " if without_torch else "")
+               + f"sys.path.insert(0, {str(MODULE_DIR)!r}); ")
+    run = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True)
+    assert run.returncode == 0, failure + run.stderr[-1500:]
+    return run.stdout
+
+
+def read_seg_nrrd(path):
+    """A .seg.nrrd read by Slicer's own storage node into a fresh slicer-core scene: its vtkSegmentation."""
+    import slicer
+
+    scene = slicer.vtkMRMLScene()
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    storage = scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+    storage.SetFileName(str(path))
+    assert storage.ReadData(node) == 1, f"Slicer cannot read {path}"
+    return node.GetSegmentation()

@@ -1,19 +1,14 @@
 """The panel's device helpers in device.py: the device line, GPU or not, out-of-memory errors."""
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-from helpers import blocks_volume, fast_settings
+from helpers import blocks_volume, fast_settings, run_python
 
 from UnsupervisedCTSegLib.engine import device
 from UnsupervisedCTSegLib.engine import run as engine
 from UnsupervisedCTSegLib.engine.errors import Cancelled, InputError
 from UnsupervisedCTSegLib.engine.settings import Settings
 from UnsupervisedCTSegLib.slicer import texts
-
-MODULE_DIR = Path(__file__).resolve().parents[1] / "UnsupervisedCTSeg"
 
 
 def test_force_cpu_names_the_cpu_and_the_threads_a_run_gets():
@@ -42,14 +37,10 @@ def test_device_line_goes_through_the_translator():
 
 def test_device_line_does_not_import_torch():
     """The panel writes the line as it opens: importing torch there takes seconds, or fails when broken."""
-    code = ("import sys; "
-            f"sys.path.insert(0, {str(MODULE_DIR)!r}); "
-            "from UnsupervisedCTSegLib.slicer import texts; "
-            "lines = [texts.device_description(f, 3) for f in (False, True)] + [texts.device_name(False, 3)]; "
-            "assert 'torch' not in sys.modules, 'torch imported'; print(lines)")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-1500:]
-    assert "PyTorch is installed on the first run" not in run.stdout  # torch is installed here
+    printed = run_python("from UnsupervisedCTSegLib.slicer import texts; "
+                         "lines = [texts.device_description(f, 3) for f in (False, True)] + [texts.device_name(False, 3)]; "
+                         "assert 'torch' not in sys.modules, 'torch imported'; print(lines)")
+    assert "PyTorch is installed on the first run" not in printed  # torch is installed here
 
 
 def test_runs_on_gpu():
@@ -108,12 +99,9 @@ def test_a_cyclic_chain_ends():
 
 def test_device_helpers_work_before_pytorch_is_installed():
     """The panel shows its device line when it opens, which may be before PyTorch is installed."""
-    code = ("import sys, types; sys.modules['torch'] = None; "
-            f"sys.path.insert(0, {str(MODULE_DIR)!r}); "
-            "from UnsupervisedCTSegLib.engine import device; from UnsupervisedCTSegLib.slicer import texts; "
-            "assert texts.device_name(False, 3) == 'CUDA GPU or CPU (3 threads)'; "
-            "assert texts.device_description(False, 3).endswith('; PyTorch is installed on the first run'); "
-            "assert device.runs_on_gpu(types.SimpleNamespace(device='auto')) is False; "
-            "assert device.is_out_of_memory(RuntimeError('CUDA out of memory'))")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-1500:]
+    run_python("import types; "
+               "from UnsupervisedCTSegLib.engine import device; from UnsupervisedCTSegLib.slicer import texts; "
+               "assert texts.device_name(False, 3) == 'CUDA GPU or CPU (3 threads)'; "
+               "assert texts.device_description(False, 3).endswith('; PyTorch is installed on the first run'); "
+               "assert device.runs_on_gpu(types.SimpleNamespace(device='auto')) is False; "
+               "assert device.is_out_of_memory(RuntimeError('CUDA out of memory'))", without_torch=True)

@@ -4,15 +4,12 @@ What is decided: PyTorch present, missing (installed by the PyTorch extension, o
 extension), the other requirements missing (declined or installed with pip), a broken install
 that raises something other than ImportError, and the self-tests, which never install under ctest.
 """
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from helpers import run_python
 
 from UnsupervisedCTSegLib.slicer import install
 
-MODULE_DIR = Path(__file__).resolve().parents[1] / "UnsupervisedCTSeg"
 LOGIC_MODULE = object()  # what a successful import of the logic returns
 
 
@@ -162,13 +159,9 @@ def test_messages_go_through_the_translator(requirementsFile):
 
 def test_the_default_pieces_need_the_application_only_when_called():
     """Outside Slicer the module imports, and looking for the PyTorch extension finds none."""
-    code = ("import sys; sys.modules['torch'] = None; "
-            f"sys.path.insert(0, {str(MODULE_DIR)!r}); "
-            "from UnsupervisedCTSegLib.slicer import install; "
-            "assert install.pytorchExtensionInstaller() is None; "
-            "assert install.Installer('requirements.txt').torchInstalled() is False")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-1500:]
+    run_python("from UnsupervisedCTSegLib.slicer import install; "
+               "assert install.pytorchExtensionInstaller() is None; "
+               "assert install.Installer('requirements.txt').torchInstalled() is False", without_torch=True)
 
 
 def test_the_default_import_is_the_slicer_logic():

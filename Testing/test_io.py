@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from helpers import write_dicom_series
+from helpers import read_seg_nrrd, write_dicom_series
 from PIL import Image
 
 from UnsupervisedCTSegLib.engine.errors import InputError
@@ -222,7 +222,7 @@ def segment_mask(image, shape):
 
 
 def test_seg_nrrd_reads_back_in_slicer_segmentation_node(tmp_path):
-    slicer = pytest.importorskip("slicer")
+    pytest.importorskip("slicer")
     import vtk
 
     volume = make_volume(oblique_direction(), shape=(3, 4, 6))
@@ -233,12 +233,7 @@ def test_seg_nrrd_reads_back_in_slicer_segmentation_node(tmp_path):
                Tissue(4, "bone 2", (1.0, 0.5, 0.25), 900.0, 5.0, 0)]  # no voxels
     path = write_segmentation(tmp_path / "tissues.seg.nrrd", labels, volume, tissues)
 
-    scene = slicer.vtkMRMLScene()
-    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
-    storage = scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
-    storage.SetFileName(str(path))
-    assert storage.ReadData(node) == 1
-    segmentation = node.GetSegmentation()
+    segmentation = read_seg_nrrd(path)
     assert segmentation.GetNumberOfSegments() == len(tissues)
 
     lps_to_ras = np.diag([-1.0, -1.0, 1.0])

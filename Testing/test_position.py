@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+from helpers import blocks_volume, body_volume, fast_settings
 
 from UnsupervisedCTSegLib.engine.errors import InputError
 from UnsupervisedCTSegLib.engine.estimate import estimate_seconds
@@ -9,8 +10,6 @@ from UnsupervisedCTSegLib.engine.position import BodyFrame
 from UnsupervisedCTSegLib.engine.run import segment
 from UnsupervisedCTSegLib.engine.training import build_model, in_channels, warm_start_centres, warm_targets
 from UnsupervisedCTSegLib.engine.volume import Volume
-
-from helpers import blocks_volume, body_volume, fast_settings
 
 
 def test_no_weight_no_frame_and_no_extra_channels():

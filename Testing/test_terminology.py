@@ -6,7 +6,7 @@ io.terminology, and, where slicer-core is installed, by Slicer's own terminology
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from helpers import blocks_volume, fast_settings
+from helpers import blocks_volume, fast_settings, read_seg_nrrd
 
 from UnsupervisedCTSegLib.engine.tissues import HU_BANDS, OUTSIDE_NAME, Tissue
 from UnsupervisedCTSegLib.io.terminology import ENTRIES, GENERIC, entry_for, terminology_entry
@@ -121,13 +121,8 @@ def test_seg_nrrd_header_carries_each_segments_terminology(seg_nrrd):
 
 
 def test_slicer_reads_the_terminology_from_the_seg_nrrd(seg_nrrd):
-    slicer = pytest.importorskip("slicer")
-    scene = slicer.vtkMRMLScene()
-    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
-    storage = scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
-    storage.SetFileName(str(seg_nrrd))
-    assert storage.ReadData(node) == 1
-    segmentation = node.GetSegmentation()
+    pytest.importorskip("slicer")
+    segmentation = read_seg_nrrd(seg_nrrd)
     assert segmentation.GetNumberOfSegments() == len(TISSUES)
     for i, tissue in enumerate(TISSUES):
         segment = segmentation.GetNthSegment(i)

@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from helpers import run_python
 
 from UnsupervisedCTSegLib.engine.settings import Settings
 from UnsupervisedCTSegLib.slicer import parameters, texts
@@ -433,13 +434,9 @@ def test_module_file_imports_only_torch_free_parts_of_the_package_at_load_time()
 @pytest.mark.parametrize("name", LOAD_TIME_MODULES)
 def test_load_time_modules_import_without_torch(name):
     """The module file imports these when Slicer starts, before PyTorch is installed."""
-    code = ("import sys; sys.modules['torch'] = None; "
-            f"sys.path.insert(0, {str(MODULE_DIR)!r}); "
-            f"import UnsupervisedCTSegLib.{name}")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert run.returncode == 0, (
+    run_python(f"import UnsupervisedCTSegLib.{name}", without_torch=True, failure=(
         f"UnsupervisedCTSegLib.{name} needs torch at import time, so the Slicer module cannot load "
-        "before PyTorch is installed:\n" + run.stderr[-1500:])
+        "before PyTorch is installed:\n"))
 
 
 # The module file loaded as Slicer loads it, in a fresh interpreter without torch. Qt and the Slicer
