@@ -11,7 +11,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..engine.errors import Cancelled, InputError
-from ..engine.settings import PAPERS, STUDY_PRESET, Settings, flag_names, knobs, preset_text, shown_default
+from ..engine.settings import (PAPERS, STUDY_PRESET, Settings, field_default, flag_names, knobs, preset_text,
+                               shown_default)
 from ..io import stops
 from .running import ProgressBar, print_paths, run_segmentation
 
@@ -153,7 +154,7 @@ def add_setting_flags(parser, exclude=()) -> None:
 def add_setting_flag(group, name: str, default_text: str = "") -> None:
     """One Settings field as a flag, made from its Knob; the value stays None when not given."""
     what = knobs()[name]
-    default = getattr(Settings(), name)
+    default = field_default(name)
     options = dict(help=f"{what.help} (default {default_text or shown_default(name)})")
     if isinstance(default, bool):
         options["action"] = argparse.BooleanOptionalAction

@@ -244,15 +244,20 @@ def command_line(settings: Settings) -> list:
     return arguments
 
 
+def field_default(name: str):
+    """A Settings field's default value, read from the dataclass without building (and checking) Settings."""
+    return next(f.default for f in fields(Settings) if f.name == name)
+
+
 def shown_default(name: str, values: dict | None = None) -> str:
     """A field's default (or its value in `values`, a preset) as the CLI's help and the README write
     it: on/off, comma lists, numbers."""
-    default = (values or {}).get(name, next(f.default for f in fields(Settings) if f.name == name))
-    if isinstance(default, bool):
-        return "on" if default else "off"
-    if isinstance(default, tuple):
-        return ",".join(default)
-    return number_text(default) if isinstance(default, (int, float)) else str(default)
+    default_value = (values or {}).get(name, field_default(name))
+    if isinstance(default_value, bool):
+        return "on" if default_value else "off"
+    if isinstance(default_value, tuple):
+        return ",".join(default_value)
+    return number_text(default_value) if isinstance(default_value, (int, float)) else str(default_value)
 
 
 # The papers' configuration: the reference code's defaults for natural images (M=2 conv blocks,

@@ -228,13 +228,14 @@ def write_labelmap(path, labels, volume: Volume) -> Path:
     return path
 
 
-def write_volume(path, volume: Volume) -> Path:
-    """Write the HU volume with its geometry; int16 when every voxel is a whole number in int16 range."""
+def write_volume(path, volume: Volume, compress: bool = True) -> Path:
+    """Write the HU volume with its geometry; int16 when every voxel is a whole number in int16 range.
+    `compress` False for a file read back at once (a 512 x 512 x 300 CT takes seconds to compress)."""
     path = _check_suffix(path, VOLUME_SUFFIXES, "volume")
     hu = volume.hu
     fits = hu.size and hu.min() >= -32768 and hu.max() <= 32767 and np.array_equal(hu, np.round(hu))
     image = image_on_grid(hu.astype(np.int16) if fits else hu.astype(np.float32), volume)
-    _write_image(image, path)
+    _write_image(image, path, compress)
     return path
 
 
@@ -389,11 +390,11 @@ def _header_text(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _write_image(image: sitk.Image, path: Path) -> None:
-    """Compressed SimpleITK write through atomic_output; SimpleITK errors become InputError."""
+def _write_image(image: sitk.Image, path: Path, compress: bool = True) -> None:
+    """SimpleITK write (compressed by default) through atomic_output; SimpleITK errors become InputError."""
     try:
         with atomic_output(path) as temporary:
-            sitk.WriteImage(image, str(temporary), useCompression=True)
+            sitk.WriteImage(image, str(temporary), useCompression=compress)
     except RuntimeError as error:
         raise InputError(f"cannot write '{path}' ({last_line(error)}): "
                          "check the folder exists, is writable and has free space") from None

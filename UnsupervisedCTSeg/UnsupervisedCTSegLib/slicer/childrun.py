@@ -63,15 +63,15 @@ class ChildRun:
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._finished = False
+        threads = threads or runThreads()
         self.folder = Path(tempfile.mkdtemp(prefix="UnsupervisedCTSeg-"))
         try:
-            source = write_volume(self.folder / "input.nrrd", volume)
+            source = write_volume(self.folder / "input.nrrd", volume, compress=False)  # read back at once
             self.output = self.folder / "labels.nrrd"
             arguments = ["-m", "UnsupervisedCTSegLib", "segment", str(source), "-o", str(self.output),
                          "--progress", "json", "--outputs", "labelmap",
-                         "--threads", str(threads or runThreads()), *command_line(settings),
-                         *([] if estimate else ["--quiet"])]
-            self.process = _start([python or sys.executable, *arguments], threads or runThreads())
+                         "--threads", str(threads), *command_line(settings), *([] if estimate else ["--quiet"])]
+            self.process = _start([python or sys.executable, *arguments], threads)
         except BaseException:
             shutil.rmtree(self.folder, ignore_errors=True)
             raise
