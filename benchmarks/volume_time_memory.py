@@ -1,7 +1,7 @@
 """Wall time and peak memory of one default run on a 512x512xN CT-like volume (the built-in phantom).
 
 Usage: python benchmarks/volume_time_memory.py [--slices 64] [--size 512] [--preset study]
-                                              [--iterations T] [--position W] [--estimate-only]
+                                              [--iterations T] [--set NAME=VALUE ...] [--estimate-only]
 Peak RSS is the whole process's high-water mark, phantom generation included. The run time the
 CLI would announce beforehand (estimate.estimate_seconds) is printed first; --estimate-only stops
 there, for runs too long to wait for (the study preset's 1000 iterations per slice on a CPU).
@@ -26,7 +26,8 @@ def main():
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--preset", choices=["default", "study"], default="default")
     parser.add_argument("--iterations", type=int, default=None, help="override T (the study preset's 1000 per slice takes days on a CPU)")
-    parser.add_argument("--position", type=float, default=None, help="the position weight (default: the preset's)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
+                        help="override settings, e.g. --set position=0.5 split_mm=0 (numbers only)")
     parser.add_argument("--estimate-only", action="store_true", help="print the estimated run time and stop")
     args = parser.parse_args()
     volume, _, _ = make_phantom(slices=args.slices, size=args.size)
@@ -34,8 +35,9 @@ def main():
     values = dict(STUDY_PRESET) if args.preset == "study" else {}
     if args.iterations:
         values["iterations"] = args.iterations
-    if args.position is not None:
-        values["position"] = args.position
+    for assignment in args.set:
+        name, _, value = assignment.partition("=")
+        values[name] = float(value) if "." in value or "e" in value else int(value)
     settings = Settings(**values)
     started = time.perf_counter()
     estimate = estimate_seconds(volume, settings)

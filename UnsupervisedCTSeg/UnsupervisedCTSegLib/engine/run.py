@@ -22,6 +22,7 @@ from .memory import reuse_freed_memory
 from .position import place_names
 from .results import Progress, Segmentation
 from .settings import Settings
+from .regions import split_regions
 from .tissues import add_outside_segment, renumber_by_hu
 from .training import Trace, check, segment_series, segment_slices
 from .volume import Volume
@@ -65,6 +66,8 @@ def check_photo_settings(settings: Settings) -> None:
         fixes.append("set z_context to 0 (a photograph has no neighbouring slices)")
     if settings.position:
         fixes.append("set position to 0 (a photograph has no body to place a pixel in)")
+    if settings.split_mm:
+        fixes.append("set split_mm to 0 (organ splitting reads millimetres and HU)")
     if fixes:
         raise InputError("a colour photograph cannot be segmented with these settings: " + "; ".join(fixes))
 
@@ -98,15 +101,23 @@ def _run(volume: Volume, settings: Settings, device, progress, cancel) -> Segmen
         raise InputError(f"out of GPU memory on {describe(device)}: rerun with --device cpu, or lower "
                          "p (--channels) or the training crop (--train-size)") from error
     check(cancel)
-    if settings.min_island_mm3 or settings.fill_holes:
+    def finishing(stage):
         report(1.0, len(trace.loss), trace.labels[-1] if trace.labels else 0, trace.loss[-1] if trace.loss else 0.0,
-               "clean-up")
-        clusters = clean_labels(np.where(body, clusters + 1, 0) if body is not None else clusters + 1,
-                                volume.spacing, settings.min_island_mm3, settings.fill_holes)
+               stage)
+
+    cleaning, splitting, split = bool(settings.min_island_mm3 or settings.fill_holes), bool(settings.split_mm), 0
+    if cleaning or splitting:  # both take labels 1..K with 0 outside the body
+        clusters = np.where(body, clusters + 1, 0) if body is not None else clusters + 1
+    if cleaning:
+        finishing("clean-up")
+        clusters = clean_labels(clusters, volume.spacing, settings.min_island_mm3, settings.fill_holes)
+    if splitting:
+        finishing("organ split")
+        clusters, split = split_regions(clusters, volume.hu, volume.spacing, settings.split_mm, settings.split_ml)
     labels, tissues = renumber_by_hu(clusters, volume.hu, body)
     if volume.colour is not None:
         tissues = [replace(t, name=f"region {t.label}") for t in tissues]  # HU band names mean nothing here
-    elif settings.position:
+    elif settings.position or split:
         tissues = place_names(tissues, labels, volume, body)  # a band split by place: say where
     if body is not None and settings.outside_segment:
         labels, tissues = add_outside_segment(labels, tissues, volume.hu, body)

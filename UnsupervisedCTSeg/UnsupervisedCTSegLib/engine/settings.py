@@ -119,6 +119,14 @@ class Settings:
         "outline) as two more features of the network and the warm start; higher: tissues of one density "
         "split by where they lie, such as liver and spleen; 0 = off", minimum=0.0, maximum=2.0,
         panel="position", label="Position weight", widget="ctkSliderWidget")
+    split_mm: float = knob(
+        12.0, "organ split: each label's parts joined only by contacts narrower than twice this (mm) get labels "
+        "of their own, so organs of one density (liver, spleen, kidneys) come apart; fat is kept whole; "
+        "0 = off (density classes only)", minimum=0.0, maximum=100.0,
+        panel="splitMm", label="Split organs at necks under (mm)", widget="ctkSliderWidget")
+    split_ml: float = knob(
+        20.0, "organ split: the smallest part (millilitres) that gets a label of its own", minimum=0.1,
+        maximum=1e5)
     batch_slices: int = knob(4, "volume mode: axial slices per training mini-batch", minimum=1, maximum=1024)
     train_size: int = knob(
         128, "volume mode: side of the square training crop in pixels; 0 = whole slices", minimum=0,
@@ -266,7 +274,7 @@ def shown_default(name: str, values: dict | None = None) -> str:
 PAPERS = dict(mode="slice", layers=2, channels=100, classes=0, theta=1.0, mu=1.0, iterations=1000, min_labels=3,
               lr=0.1, momentum=0.9, windows=("wide",), train_size=0, edge_hu=0.0, z_context=0, mu_z=0.0,
               balance=0.0, warm_start=0.0, body_mask=False, outside_segment=False, min_island_mm3=0.0,
-              fill_holes=False)
+              fill_holes=False, split_mm=0.0)
 # The CT study's best configuration (M=9, θ=1.5, μ=1), run as in the papers: kept as a preset to
 # reproduce and compare against.
 STUDY_PRESET = dict(PAPERS, layers=9, theta=1.5)

@@ -31,12 +31,14 @@ PAPER_ITERATIONS = 150  # the reference measurement of the paper configuration o
 # configuration_settings, so every configuration runs exactly as its factory says otherwise.
 CONFIGURATIONS = {
     "default": lambda: Settings(),
+    "density": lambda: Settings(split_mm=0.0),
     "paper": lambda: Settings(**STUDY_PRESET),
-    "kmeans6": lambda: Settings(variant="kmeans", k=6, windows=("wide",), body_mask=False),
-    "kmeans15": lambda: Settings(variant="kmeans", k=15, windows=("wide",), body_mask=False),
-    "kmeans15-body": lambda: Settings(variant="kmeans", k=15, windows=("wide",), body_mask=True),
+    "kmeans6": lambda: Settings(variant="kmeans", k=6, windows=("wide",), body_mask=False, split_mm=0.0),
+    "kmeans15": lambda: Settings(variant="kmeans", k=15, windows=("wide",), body_mask=False, split_mm=0.0),
+    "kmeans15-body": lambda: Settings(variant="kmeans", k=15, windows=("wide",), body_mask=True, split_mm=0.0),
 }
-TITLES = {"default": "default", "paper": "paper (study preset)", "kmeans6": "k-means k=6",
+TITLES = {"default": "default", "density": "density classes (organ split off)", "paper": "paper (study preset)",
+          "kmeans6": "k-means k=6",
           "kmeans15": "k-means k=15", "kmeans15-body": "k-means k=15 + body mask"}
 
 

@@ -1,0 +1,136 @@
+"""Split each density label into its organ-sized parts, joined only by narrow necks.
+
+Why: the network's labels are density classes, so liver, spleen, kidneys and muscle share one "soft
+tissue" label, and lungs share theirs with the gas in the bowel. Organs of one density are separate
+bodies that touch each other along narrow contacts; within an organ the tissue is thick. Eroding
+a label by a few millimetres cuts those contacts and leaves one core per organ; each voxel of the
+label then goes to its nearest core. This needs no labels and no atlas: only the shape of the
+network's own result.
+
+The split is hierarchical: a label is eroded by growing radii (a quarter of `neck_mm` up to
+`neck_mm`); the first radius at which it falls into two or more cores of at least `min_ml` splits
+it, and each part is examined again from that radius on. Small necks (liver to spleen) are cut
+before wide ones (kidney to muscle), and a thick organ is never cut through.
+
+Fat is left whole: it is a thin layer wrapped around everything, so eroding it cuts it at
+arbitrary places rather than between organs.
+
+The work is done on a grid of about `GRID_MM` voxels (the necks that matter are wider than that),
+then carried back to the full grid slice by slice, so a 512 x 512 x 300 CT needs no full-size
+temporaries.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from .tissues import HU_BANDS
+
+GRID_MM = 3.0  # voxel size of the grid the cores are found on
+RADIUS_STEPS = 4  # erosion radii: neck_mm / 4, 2 / 4, 3 / 4 and 4 / 4
+KEEP_WHOLE_BANDS = ("fat",)  # HU bands never split (see the module docstring)
+_FACES = ndimage.generate_binary_structure(3, 1)
+
+
+def split_regions(labels: np.ndarray, hu: np.ndarray, spacing: tuple, neck_mm: float, min_ml: float) -> tuple:
+    """(a copy (uint16) of `labels` (z, y, x; 0 = not labelled, kept 0) in which each label made of
+    parts joined by necks narrower than 2 x `neck_mm` has one label per part of at least `min_ml`
+    millilitres, and how many labels were split). `spacing` is (x, y, z) mm. Label values come out
+    1..K' in no particular order: renumber them by HU afterwards."""
+    step = tuple(max(1, int(round(GRID_MM / s))) for s in spacing[::-1])  # (z, y, x)
+    coarse = labels[tuple(slice(s // 2, None, s) for s in step)]
+    coarse_spacing = tuple(float(sp) * s for sp, s in zip(spacing[::-1], step))
+    voxel_ml = float(np.prod(coarse_spacing)) / 1000.0
+    radii = [neck_mm * (i + 1) / RADIUS_STEPS for i in range(RADIUS_STEPS)]
+    whole = _labels_in_bands(labels, hu, KEEP_WHOLE_BANDS)
+    out = np.zeros(labels.shape, np.uint16)  # a quarter of int64 on a 512 x 512 x 300 CT
+    following, split = 1, 0
+    for label in np.unique(labels):
+        if label == 0:
+            continue
+        parts = [] if label in whole else _split(coarse == label, radii, min_ml, coarse_spacing, voxel_ml)
+        if len(parts) < 2:
+            out[labels == label] = following
+            following += 1
+            continue
+        nearest = _nearest_part(parts, coarse_spacing)
+        _paint_fine(out, labels == label, nearest, step, following)
+        following += len(parts)
+        split += 1
+    return out, split
+
+
+def _split(mask: np.ndarray, radii: list, min_ml: float, spacing: tuple, voxel_ml: float) -> list:
+    """The parts (boolean masks on the coarse grid) of `mask`: itself, or split at the first radius
+    that leaves two or more cores of at least min_ml, each part split again from that radius.
+    Works inside the mask's bounding box, with one distance transform per mask for all radii."""
+    if not mask.any():
+        return [mask]  # a label too thin to appear on the coarse grid stays whole
+    box = ndimage.find_objects(mask.astype(np.uint8))[0]
+    inner = mask[box]
+    # The box's faces are background, except where the box meets the edge of the image: a label cut
+    # by the scan's first or last slice is not thinner for it.
+    pads = [(int(cut.start > 0), int(cut.stop < size)) for cut, size in zip(box, mask.shape)]
+    depth = ndimage.distance_transform_edt(np.pad(inner, pads), sampling=spacing)
+    depth = depth[tuple(slice(low, low + n) for (low, _), n in zip(pads, inner.shape))]
+    for index, radius in enumerate(radii):
+        cores, count = ndimage.label(depth > radius, _FACES)
+        sizes = np.bincount(cores.ravel(), minlength=count + 1)[1:] * voxel_ml
+        kept = np.flatnonzero(sizes >= min_ml) + 1
+        if kept.size == 0:
+            break  # no core is left at this radius, so none is at a larger one
+        if kept.size >= 2:
+            seeds = np.zeros(inner.shape, np.int32)
+            for number, core in enumerate(kept, start=1):
+                seeds[cores == core] = number
+            nearest = _nearest_seed(seeds, spacing)
+            parts = []
+            for number in range(1, kept.size + 1):
+                part = np.zeros_like(mask)
+                part[box] = inner & (nearest == number)
+                parts += _split(part, radii[index:], min_ml, spacing, voxel_ml)
+            return parts
+    return [mask]
+
+
+def _nearest_seed(seeds: np.ndarray, spacing: tuple) -> np.ndarray:
+    """Every voxel's nearest non-zero seed value."""
+    _, where = ndimage.distance_transform_edt(seeds == 0, sampling=spacing, return_indices=True)
+    return seeds[tuple(where)]
+
+
+def _nearest_part(parts: list, spacing: tuple) -> np.ndarray:
+    """0-based index of the nearest part, for every voxel of the coarse grid."""
+    seeds = np.zeros(parts[0].shape, np.int32)
+    for number, part in enumerate(parts, start=1):
+        seeds[part] = number
+    return _nearest_seed(seeds, spacing) - 1
+
+
+def _paint_fine(out: np.ndarray, mask: np.ndarray, nearest: np.ndarray, step: tuple, first: int) -> None:
+    """out[mask] = first + the nearest part of the coarse voxel holding each fine voxel, slice by slice."""
+    depth, height, width = mask.shape
+    rows = np.minimum(np.arange(height) // step[1], nearest.shape[1] - 1)
+    cols = np.minimum(np.arange(width) // step[2], nearest.shape[2] - 1)
+    for z in range(depth):
+        inside = mask[z]
+        if inside.any():
+            plane = nearest[min(z // step[0], nearest.shape[0] - 1)][np.ix_(rows, cols)]
+            out[z][inside] = first + plane[inside]
+
+
+def _labels_in_bands(labels: np.ndarray, hu: np.ndarray, bands: tuple) -> set:
+    """The labels whose mean HU lies in one of the named HU bands."""
+    lower, ranges = -np.inf, []
+    for upper, name, _ in HU_BANDS:
+        if name in bands:
+            ranges.append((lower, upper))
+        lower = upper
+    size = int(labels.max()) + 1
+    counts, sums = np.zeros(size), np.zeros(size)
+    for plane, values in zip(labels, hu):  # slice by slice: no volume-sized int64/float64 copies
+        counts += np.bincount(plane.ravel(), minlength=size)
+        sums += np.bincount(plane.ravel(), weights=values.ravel(), minlength=size)
+    means = sums / np.maximum(counts, 1)
+    return {label for label in np.flatnonzero(counts) if label
+            and any(low <= means[label] < high for low, high in ranges)}
