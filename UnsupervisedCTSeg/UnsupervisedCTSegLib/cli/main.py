@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
                      ".seg.nrrd, the run record and the overview picture (default); labelmap: the labelmap and "
                      "its run record only")
     seg.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's choice, the cores)")
+    seg.add_argument("--scribbles", metavar="STROKES", help="a labelmap (1..n = structures, 0 = unpainted) or a "
+                     ".seg.nrrd whose segments hold a few strokes each, on the CT's grid: label every voxel in the "
+                     "body as one of those structures (see --scribble-output, --psi); the network's weights are "
+                     "kept beside the output, and a rerun with more strokes on the same CT and structures starts "
+                     "from them")
 
     demo = sub.add_parser("demo", help="segment the built-in phantom and score it against its truth")
     demo.add_argument("-o", "--output", default="ctseg-demo", help="folder for all outputs (default ./ctseg-demo)")
@@ -231,9 +236,16 @@ def command_segment(args) -> int:
     check_outputs(args.output)  # can the outputs be written at all: before reading or computing anything
     pick_device(settings.device)  # a device this machine lacks: refused before anything is read
     volume = read_volume(args.input, spacing=args.spacing, dl_info=args.dl_info, series=args.series)
+    strokes = None
+    if args.scribbles:
+        from ..engine.run import check_scribble_settings
+        from ..io.strokes import read_strokes
+
+        strokes = check_scribble_settings(read_strokes(args.scribbles, volume), volume, settings)
     reporter = JsonProgress() if args.progress == "json" else ProgressBar(args.quiet)
-    run_segmentation(volume, settings, args.output, reporter, estimate=not args.quiet, title=Path(args.input).name,
-                     kinds=LABELMAP_AND_RECORD if args.outputs == "labelmap" else ALL)
+    run_segmentation(volume, settings, args.output, reporter, estimate=not args.quiet and strokes is None,
+                     title=Path(args.input).name, kinds=LABELMAP_AND_RECORD if args.outputs == "labelmap" else ALL,
+                     strokes=strokes)
     return 0
 
 

@@ -68,23 +68,28 @@ class JsonProgress:
 
 
 def run_segmentation(volume, settings: Settings, output, reporter, estimate: bool = True, title: str = "",
-                     kinds=None):
+                     kinds=None, strokes=None):
     """Segment `volume` and write its outputs (those of `kinds`, default all) as the command's last
     step (see stops.commit); `reporter` shows the estimate, the progress and the result.
 
+    With `strokes` (engine.scribbles.Strokes) the run learns from them, starts from the weights a
+    previous scribble run left beside `output` when they fit, and leaves its own there.
     The caller has checked that the output place can be written (outputs.check_outputs).
     """
     from ..engine.run import segment
-    from ..io.outputs import ALL, check_not_inputs, write_outputs
+    from ..io.outputs import ALL, check_not_inputs, read_checkpoint, write_checkpoint, write_outputs
 
     kinds = kinds or ALL
     check_not_inputs(output, volume.files, kinds)  # an output that would overwrite an input: before hours of work
     if estimate:
         announce_estimate(volume, settings, reporter)
+    resume = read_checkpoint(output) if strokes is not None else None
     try:
-        result = segment(volume, settings, progress=reporter)
+        result = segment(volume, settings, progress=reporter, scribbles=strokes, resume=resume)
     finally:
         reporter.close()
+    if result.checkpoint is not None:
+        write_checkpoint(output, result.checkpoint)
     paths = write_outputs(output, result, title=title, final=True, kinds=kinds)
     reporter.done(result, paths)
     return result, paths

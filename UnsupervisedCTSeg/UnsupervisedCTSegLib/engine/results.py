@@ -33,6 +33,7 @@ class Segmentation:
     tissues: list
     record: dict
     volume: Volume
+    checkpoint: object = None  # scribble runs: a scribbles.Checkpoint a rerun can start from
 
     def tissue(self, label: int) -> Tissue:
         return next(t for t in self.tissues if t.label == label)

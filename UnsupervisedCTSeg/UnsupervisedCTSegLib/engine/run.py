@@ -20,9 +20,10 @@ from .errors import Cancelled, InputError
 from .kmeans import assign, kmeans
 from .memory import reuse_freed_memory
 from .position import place_names
-from .results import Progress, Segmentation
-from .settings import Settings
 from .regions import split_regions
+from .results import Progress, Segmentation
+from .scribbles import RERUN_SHARE, Checkpoint, Strokes, make_strokes, run_fingerprint, structure_labels
+from .settings import Settings
 from .tissues import add_outside_segment, renumber_by_hu
 from .training import Trace, check, segment_series, segment_slices
 from .volume import Volume
@@ -32,12 +33,18 @@ MIN_SIDE = 4  # the continuity loss needs neighbours; smaller slices carry no us
 
 
 def segment(volume: Volume, settings: Optional[Settings] = None,
-            progress: Optional[Callable[[Progress], None]] = None, cancel=None) -> Segmentation:
+            progress: Optional[Callable[[Progress], None]] = None, cancel=None,
+            scribbles=None, resume: Optional[Checkpoint] = None) -> Segmentation:
     """Segment `volume` without labels and return named, HU-ordered labels.
 
     `progress` is called with a Progress at least once per iteration; `cancel` is a
     threading.Event or a callable returning True to stop, checked at least once per iteration:
     cancelling raises Cancelled and returns nothing.
+
+    `scribbles` (Strokes, or an integer array on the CT's grid: 0 unpainted, 1..n structures) turns
+    the run into the TIP 2020 scribble mode (scribbles.py): labels 1..n are the structures. `resume`,
+    a previous scribble run's Segmentation.checkpoint, starts from its weights and trains a third of
+    T when it was made on the same CT, structures and network shape; otherwise it is ignored.
     """
     settings = (settings or Settings()).validate()
     if not isinstance(volume, Volume):
@@ -50,9 +57,62 @@ def segment(volume: Volume, settings: Optional[Settings] = None,
         check_photo_settings(settings)
     else:
         volume.check_ct_spacing()
+    strokes = None
+    if scribbles is not None:
+        strokes = check_scribble_settings(scribbles, volume, settings)
     device = pick_device(settings.device)
     with reuse_freed_memory():  # page faults cost as much as the arithmetic otherwise
+        if strokes is not None:
+            return _scribble_run(volume, settings, strokes, resume, device, progress, cancel)
         return _run(volume, settings, device, progress, cancel)
+
+
+def check_scribble_settings(scribbles, volume: Volume, settings: Settings) -> Strokes:
+    """Checked Strokes on the volume's grid, or a message naming what to change."""
+    if isinstance(scribbles, Strokes):
+        strokes = make_strokes(scribbles.labels, scribbles.names, scribbles.colors, scribbles.terminologies,
+                               volume.shape)
+    else:
+        strokes = make_strokes(scribbles, shape=volume.shape)
+    fixes = []
+    if volume.colour is not None:
+        fixes.append("give a CT (photographs are not supported with scribbles)")
+    if settings.variant == "kmeans":
+        fixes.append("choose a network variant (k-means has nothing to learn from strokes)")
+    if settings.mode != "volume":
+        fixes.append("use mode volume (one network for the series learns from strokes on any slice)")
+    if settings.scribble_output == "open" and settings.q <= strokes.count:
+        fixes.append(f"raise q (classes) above the {strokes.count} structures, or use the strict output")
+    if fixes:
+        raise InputError("scribbles cannot be used with these settings: " + "; ".join(fixes))
+    return strokes
+
+
+def _scribble_run(volume: Volume, settings: Settings, strokes: Strokes, resume, device, progress, cancel):
+    """segment() with strokes: body mask, training with the scribble term, the structures' labels."""
+    started, report, rng, body = _begin(volume, settings, progress, cancel)
+    fingerprint = run_fingerprint(volume, settings, strokes)
+    resumed = resume is not None and resume.fingerprint == fingerprint
+    iterations = max(1, int(np.ceil(settings.iterations * RERUN_SHARE))) if resumed else settings.iterations
+    try:
+        clusters, trace, model = segment_series(
+            volume.hu, settings, device, report, cancel, rng, body, volume.spacing, strokes.labels, strokes.count,
+            resume.state if resumed else None, iterations)
+    except torch.cuda.OutOfMemoryError as error:
+        raise _out_of_memory(device) from error
+    check(cancel)
+    labels, tissues = structure_labels(clusters, strokes, settings, volume.hu, body)
+    if body is not None and settings.outside_segment:
+        labels, tissues = add_outside_segment(labels, tissues, volume.hu, body & (strokes.labels == 0))
+    wall = time.perf_counter() - started
+    record = runrecord.make_record(volume, settings, describe(device), trace, tissues, wall)
+    record["scribbles"] = {"structures": list(strokes.names), "stroked_voxels": int(np.count_nonzero(strokes.labels)),
+                           "output": settings.scribble_output, "resumed_from_previous_weights": resumed}
+    if resume is not None and not resumed:
+        record["scribbles"]["not_resumed"] = "the previous run was on another CT, structures or network shape"
+    report(1.0, len(trace.loss), len(tissues), trace.loss[-1] if trace.loss else 0.0, "done")
+    state = {name: value.detach().cpu().clone() for name, value in model.state_dict().items()}
+    return Segmentation(labels, tissues, record, volume, Checkpoint(state, fingerprint))
 
 
 def check_photo_settings(settings: Settings) -> None:
@@ -72,8 +132,8 @@ def check_photo_settings(settings: Settings) -> None:
         raise InputError("a colour photograph cannot be segmented with these settings: " + "; ".join(fixes))
 
 
-def _run(volume: Volume, settings: Settings, device, progress, cancel) -> Segmentation:
-    """segment() after its checks: body mask, clustering, clean-up, naming and the run record."""
+def _begin(volume: Volume, settings: Settings, progress, cancel) -> tuple:
+    """What every run starts with: the clock, the progress reporter, the seeds and the body mask."""
     started = time.perf_counter()
 
     def report(fraction, iteration, labels, loss, stage):
@@ -90,16 +150,27 @@ def _run(volume: Volume, settings: Settings, device, progress, cancel) -> Segmen
             raise InputError(f"no body found (no voxel above {TISSUE_HU:g} HU): check that the input is CT in "
                              "Hounsfield units, or turn the body mask off (--no-body-mask, or untick it in the panel)")
         check(cancel)
+    return started, report, rng, body
+
+
+def _out_of_memory(device) -> InputError:
+    return InputError(f"out of GPU memory on {describe(device)}: rerun with --device cpu, or lower "
+                      "p (--channels) or the training crop (--train-size)")
+
+
+def _run(volume: Volume, settings: Settings, device, progress, cancel) -> Segmentation:
+    """segment() after its checks: body mask, clustering, clean-up, naming and the run record."""
+    started, report, rng, body = _begin(volume, settings, progress, cancel)
     try:
         if settings.variant == "kmeans":
             clusters, trace = _kmeans_clusters(volume, settings, device, report, cancel, body)
         elif settings.mode == "slice":
             clusters, trace = segment_slices(volume.hu, settings, device, report, cancel, body, volume.colour)
         else:
-            clusters, trace = segment_series(volume.hu, settings, device, report, cancel, rng, body, volume.spacing)
+            clusters, trace, _ = segment_series(volume.hu, settings, device, report, cancel, rng, body,
+                                                volume.spacing)
     except torch.cuda.OutOfMemoryError as error:
-        raise InputError(f"out of GPU memory on {describe(device)}: rerun with --device cpu, or lower "
-                         "p (--channels) or the training crop (--train-size)") from error
+        raise _out_of_memory(device) from error
     check(cancel)
     def finishing(stage):
         report(1.0, len(trace.loss), trace.labels[-1] if trace.labels else 0, trace.loss[-1] if trace.loss else 0.0,

@@ -17,6 +17,7 @@ from .windows import WINDOWS
 
 VARIANTS = ("proposed", "superpixel", "nobn", "kmeans")
 MODES = ("volume", "slice")
+SCRIBBLE_OUTPUTS = ("strict", "open")
 SEED_MAX = 2 ** 31 - 1  # what torch, numpy and the panel's integer spin box all accept
 
 
@@ -127,6 +128,17 @@ class Settings:
     split_ml: float = knob(
         20.0, "organ split: the smallest part (millilitres) that gets a label of its own", minimum=0.1,
         maximum=1e5)
+    psi: float = knob(
+        1.0, "with scribbles: ψ, weight of the cross-entropy between the response at the stroked voxels and their "
+        "structure (the TIP 2020 scribble term); higher: the strokes outweigh the network's own grouping",
+        minimum=0.0, above=True, maximum=100.0, symbol="ψ")
+    scribble_output: str = knob(
+        "strict", "with scribbles: strict: every voxel in the body gets one of the structures, as Grow from seeds; "
+        "open: voxels like no structure keep clusters of their own, numbered after the structures",
+        choices=SCRIBBLE_OUTPUTS)
+    trust_scribbles: int = knob(
+        1, "with scribbles: 1: stroked voxels keep their structure; 0: the network may relabel them",
+        minimum=0, maximum=1)
     batch_slices: int = knob(4, "volume mode: axial slices per training mini-batch", minimum=1, maximum=1024)
     train_size: int = knob(
         128, "volume mode: side of the square training crop in pixels; 0 = whole slices", minimum=0,

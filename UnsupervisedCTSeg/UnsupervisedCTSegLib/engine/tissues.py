@@ -36,6 +36,7 @@ class Tissue:
     mean_hu: float
     sd_hu: float
     voxels: int
+    terminology: str = ""  # a Slicer terminology entry the user gave (scribbles); "" = from the name
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -14,7 +14,7 @@ import torch
 
 from .errors import Cancelled
 from .kmeans import FIT_SAMPLE, assign, kmeans
-from .losses import edge_weights, edge_weights_z, total_loss, z_continuity_loss
+from .losses import edge_weights, edge_weights_z, similarity_loss, total_loss, z_continuity_loss
 from .model import FeatureClusteringNet
 from .position import CHANNELS, BodyFrame
 from .settings import Settings
@@ -50,10 +50,11 @@ def memory_format(device: torch.device) -> torch.memory_format:
     return torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
 
-def build_model(settings: Settings, device: torch.device, inputs: int = 0) -> FeatureClusteringNet:
-    """The network for `settings`; `inputs` overrides the input channel count (3 for a photograph)."""
-    model = FeatureClusteringNet(inputs or in_channels(settings), settings.layers, settings.channels, settings.q,
-                                 response_bn=settings.variant != "nobn")
+def build_model(settings: Settings, device: torch.device, inputs: int = 0, classes: int = 0) -> FeatureClusteringNet:
+    """The network for `settings`; `inputs` overrides the input channel count (3 for a photograph),
+    `classes` the response channels (the n structures of a strict scribble run)."""
+    model = FeatureClusteringNet(inputs or in_channels(settings), settings.layers, settings.channels,
+                                 classes or settings.q, response_bn=settings.variant != "nobn")
     return model.to(device=device, memory_format=memory_format(device))
 
 
@@ -107,11 +108,13 @@ def count_labels(target: torch.Tensor, classes: int) -> torch.Tensor:
 
 
 def train_step(model, optimizer, x, settings: Settings, segments=None, weights=None, inside=None,
-               z_weight=None, warm_target=None):
+               z_weight=None, warm_target=None, stroke_target=None):
     """One SGD step; returns (loss, label count, target) as device tensors.
 
     The target is the response's own argmax (the papers), or `warm_target` during the warm start;
-    pixels outside the body (`inside` False) are ignored by the loss and the label count.
+    pixels outside the body (`inside` False) are ignored by the loss and the label count. With
+    `stroke_target` (structure index - 1 at stroked pixels, IGNORE elsewhere) the TIP 2020 scribble
+    term ψ·CE(response at the strokes, their structure) is added (scribbles.py).
     """
     response = model(x)
     target = cluster_labels(response) if warm_target is None else warm_target
@@ -123,6 +126,8 @@ def train_step(model, optimizer, x, settings: Settings, segments=None, weights=N
     loss = total_loss(response, target, settings.theta, settings.mu, weights, IGNORE, settings.balance)
     if z_weight is not None and response.shape[0] > 1:
         loss = loss + settings.mu_z * z_continuity_loss(response, z_weight)
+    if stroke_target is not None:
+        loss = loss + settings.psi * similarity_loss(response, stroke_target, IGNORE, balance=1.0)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -258,12 +263,18 @@ class SeriesTraining:
     times. `seconds` keeps how long the one-off parts took (the estimate reads it).
     """
 
-    def __init__(self, hu: np.ndarray, settings: Settings, device, body=None, spacing=(1.0, 1.0, 1.0)):
+    def __init__(self, hu: np.ndarray, settings: Settings, device, body=None, spacing=(1.0, 1.0, 1.0),
+                 strokes=None, structures: int = 0, initial_state=None):
         started = time.perf_counter()
         depth, height, width = hu.shape
         self.hu, self.body, self.settings, self.device = hu, body, settings, device
+        self.strokes = strokes  # scribbles: structure i painted as i, 0 elsewhere (scribbles.py)
+        self.stroked = np.argwhere(strokes > 0) if strokes is not None else None
         self.frame = BodyFrame.of(body, hu.shape, settings.position)
-        self.model = build_model(settings, device)
+        strict = strokes is not None and settings.scribble_output == "strict"
+        self.model = build_model(settings, device, classes=structures if strict else 0)
+        if initial_state is not None:
+            self.model.load_state_dict(initial_state)
         self.model.train()
         self.optimizer = make_optimizer(self.model, settings)
         self.seconds = {"model": time.perf_counter() - started, "superpixels": 0.0, "warm_start": 0.0}
@@ -274,7 +285,7 @@ class SeriesTraining:
                                         settings.compactness)
             self.segments += (np.arange(depth) * (self.segments.max() + 1))[:, None, None]
             self.seconds["superpixels"] = time.perf_counter() - started
-        self.warm_iterations = warm_start_iterations(settings)
+        self.warm_iterations = warm_start_iterations(settings) if strokes is None and initial_state is None else 0
         self.centres = None
         if self.warm_iterations:
             started = time.perf_counter()
@@ -285,10 +296,18 @@ class SeriesTraining:
         self.bounds = body_box(body, height, width)
         self.z_scale = min(float(np.mean(spacing[:2])) / float(spacing[2]), 1.0)  # thick slices: weaker z pull
 
-    def draw(self, rng: np.random.Generator) -> tuple:
-        """A random mini-batch: `batch` consecutive slices and one crop box overlapping the body."""
+    def draw(self, rng: np.random.Generator, iteration: int = 0) -> tuple:
+        """A random mini-batch: `batch` consecutive slices and one crop box overlapping the body. With
+        scribbles every other batch is centred on a random stroked voxel, so the strokes, often on a
+        few slices only, take part in half the steps."""
         depth, height, width = self.hu.shape
         (ch, cw), (y0, y1, x0, x1) = self.crop, self.bounds
+        if self.stroked is not None and iteration % 2 == 0:
+            z, y, x = self.stroked[int(rng.integers(0, len(self.stroked)))]
+            start = int(np.clip(z - rng.integers(0, self.batch), 0, depth - self.batch))
+            top = int(np.clip(y - rng.integers(0, ch), 0, height - ch))
+            left = int(np.clip(x - rng.integers(0, cw), 0, width - cw))
+            return np.arange(start, start + self.batch), (top, left, ch, cw)
         start = int(rng.integers(0, depth - self.batch + 1))
         zs = np.arange(start, start + self.batch)
         return zs, (_crop_start(rng, y0, y1, ch, height), _crop_start(rng, x0, x1, cw, width), ch, cw)
@@ -304,18 +323,23 @@ class SeriesTraining:
             segments = torch.from_numpy(self.segments[zs, y:y + h, x:x + w]).to(device)
         position = self.frame.planes(len(zs), box) if self.frame else None
         target = warm_targets(planes[:, c], self.centres, settings, device, position) if warm else None
+        strokes = None
+        if self.strokes is not None:
+            y, x, h, w = box
+            strokes = torch.from_numpy(self.strokes[zs, y:y + h, x:x + w].astype(np.int64)).to(device) - 1
         z_weight = None
         if settings.mu_z and len(zs) > 1:
             z_weight = self.z_scale * edge_weights_z(torch.as_tensor(planes[:, c], device=device), settings.edge_hu)
         loss, n_labels, _ = train_step(self.model, self.optimizer, network_input(planes, settings, device, position),
                                        settings,
                                        segments, continuity_weights(planes[:, c], settings, device),
-                                       body_targets(self.body, zs, box, device), z_weight, target)
+                                       body_targets(self.body, zs, box, device), z_weight, target, strokes)
         return loss, n_labels
 
 
 def segment_series(hu: np.ndarray, settings: Settings, device, report: Report, cancel,
-                   rng: np.random.Generator, body=None, spacing=(1.0, 1.0, 1.0)) -> tuple:
+                   rng: np.random.Generator, body=None, spacing=(1.0, 1.0, 1.0), strokes=None, structures: int = 0,
+                   initial_state=None, iterations: int = 0) -> tuple:
     """One network for the whole series, so a label means one tissue on every slice.
 
     Each iteration trains on a slab of `batch_slices` consecutive slices, all cropped to one
@@ -324,20 +348,25 @@ def segment_series(hu: np.ndarray, settings: Settings, device, report: Report, c
     targets from k-means on the windowed HU instead of the network's own argmax, so the clusters
     start on density boundaries rather than on the random features of an untrained network.
     Then every slice is labelled with the same weights.
+
+    With `strokes` (scribbles.py) the loss adds the scribble term, there is no warm start and no
+    minLabels stop (the user chose the structures); `initial_state` starts from a previous run's
+    weights, and `iterations` (when not 0) replaces T. Returns (clusters, trace, model).
     """
     depth, height, width = hu.shape
-    training = SeriesTraining(hu, settings, device, body, spacing)
+    training = SeriesTraining(hu, settings, device, body, spacing, strokes, structures, initial_state)
     trace = Trace(stop_reason="T iterations")
     train_share = 0.9
-    for it in range(settings.iterations):
+    total = iterations or settings.iterations
+    for it in range(total):
         check(cancel)
-        zs, box = training.draw(rng)
+        zs, box = training.draw(rng, it)
         loss, n_labels = training.step(zs, box, warm=it < training.warm_iterations)
         loss, n_labels = float(loss), int(n_labels)
         trace.loss.append(loss)
         trace.labels.append(n_labels)
-        report(train_share * (it + 1) / settings.iterations, it + 1, n_labels, loss, "training")
-        if n_labels <= settings.min_labels and it >= training.warm_iterations:
+        report(train_share * (it + 1) / total, it + 1, n_labels, loss, "training")
+        if strokes is None and n_labels <= settings.min_labels and it >= training.warm_iterations:
             trace.stop_reason = f"minLabels reached at iteration {it + 1}"
             break
     model = training.model
@@ -350,7 +379,7 @@ def segment_series(hu: np.ndarray, settings: Settings, device, report: Report, c
         clusters[zs] = label_slices(model, hu, zs, settings, device, body, training.frame)
         report(train_share + (1 - train_share) * (zs[-1] + 1) / depth, len(trace.loss),
                trace.labels[-1], trace.loss[-1], "labelling slices")
-    return clusters, trace
+    return clusters, trace, model
 
 
 def label_slices(model, hu: np.ndarray, zs, settings: Settings, device, body=None, frame=None) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 from ..engine.errors import InputError
-from ..engine.volume import Volume
+from ..engine.volume import Volume, check_same_grid
 from ..io.readers import ITK_SUFFIXES, read_volume
 
 MIN_GROUP_VOXELS = 200  # smaller groups are a few partial-volume voxels at the slab's edge: IoU is noise
@@ -113,21 +113,6 @@ def load_names(path) -> dict:
             raise InputError(f"names file '{path.name}' gives label {key} the name {name!r}, not a string: {fix}")
         names[value] = name
     return names
-
-
-def check_same_grid(other: Volume, volume: Volume, what: str) -> None:
-    """Refuse `other` unless it lies voxel for voxel on `volume`'s grid (shape, spacing, origin, direction)."""
-    fix = "give the file made on this CT (or resample it onto the CT's grid, nearest neighbour)"
-    if other.shape != volume.shape:
-        raise InputError(f"the {what} has {other.shape} voxels (z, y, x) but the CT has {volume.shape}: {fix}")
-    if not np.allclose(other.spacing, volume.spacing, rtol=1e-3, atol=1e-4):
-        raise InputError(f"the {what} has spacing {other.spacing} mm but the CT has {volume.spacing} mm: {fix}")
-    tolerance = 0.05 * min(volume.spacing)
-    if not np.allclose(other.origin, volume.origin, atol=tolerance, rtol=0):
-        raise InputError(f"the {what} starts at {other.origin} mm but the CT at {volume.origin} mm: {fix}")
-    if not np.allclose(other.direction, volume.direction, atol=1e-3):
-        raise InputError(f"the {what} has axis directions {other.direction.round(3).tolist()} but the CT has "
-                         f"{volume.direction.round(3).tolist()}: {fix}")
 
 
 def load_label_map(path, volume: Volume, what: str = "reference") -> np.ndarray:

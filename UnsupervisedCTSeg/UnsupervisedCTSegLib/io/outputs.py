@@ -106,6 +106,39 @@ def write_outputs(labelmap_path, result, title: str = "", final: bool = False, k
     return paths
 
 
+def checkpoint_path(labelmap_path) -> Path:
+    """Where a scribble run keeps its network's weights: beside the labelmap, `<stem>.weights.pt`."""
+    path = output_paths(labelmap_path, ("record",))["record"]
+    return path.with_name(path.name[: -len(".json")] + ".weights.pt")
+
+
+def write_checkpoint(labelmap_path, checkpoint) -> Path:
+    """Save a scribble run's Checkpoint (weights and fingerprint) for the next rerun."""
+    import torch
+
+    path = checkpoint_path(labelmap_path)
+    with atomic_outputs({"weights": path}) as temp:
+        torch.save({"state": checkpoint.state, "fingerprint": checkpoint.fingerprint}, temp["weights"])
+    return path
+
+
+def read_checkpoint(labelmap_path):
+    """The Checkpoint a previous scribble run left beside `labelmap_path`, or None (none there, or unreadable:
+    the run then starts from random weights, as a first run does)."""
+    import torch
+
+    from ..engine.scribbles import Checkpoint
+
+    path = checkpoint_path(labelmap_path)
+    if not path.is_file():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        return Checkpoint(saved["state"], str(saved["fingerprint"]))
+    except Exception:  # a damaged or foreign file is no reason to fail a run that does not need it
+        return None
+
+
 def write_record(path, record: dict) -> None:
     """The engine's run record as indented JSON."""
     with open(path, "w") as f:

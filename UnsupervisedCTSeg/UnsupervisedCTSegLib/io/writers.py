@@ -289,7 +289,7 @@ def segmentation_metadata(volume: Volume, tissues) -> dict:
             # Slicer writes a segment's tags as "key:value|" sorted by key; the terminology entry
             # says what the segment is in codes (io.terminology).
             prefix + "Tags": ("Segmentation.Status:inprogress|"
-                              f"{terminology.TAG}:{terminology.terminology_entry(tissue.name)}|"),
+                              f"{terminology.TAG}:{tissue.terminology or terminology.terminology_entry(tissue.name)}|"),
         })
     return meta
 

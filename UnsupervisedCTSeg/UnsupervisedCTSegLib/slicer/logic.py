@@ -447,7 +447,7 @@ def _describeSegment(segment, tissue) -> None:
     segment.SetTag("UnsupervisedCTSeg.MeanHU", f"{tissue.mean_hu:.1f}")
     segment.SetTag("UnsupervisedCTSeg.SdHU", f"{tissue.sd_hu:.1f}")
     # Standard codes (category and type) for Slicer's terminology tools and DICOM SEG export.
-    segment.SetTag(segment.GetTerminologyEntryTagName(), terminology_entry(tissue.name))
+    segment.SetTag(segment.GetTerminologyEntryTagName(), tissue.terminology or terminology_entry(tissue.name))
 
 
 def _hideOutsideIn3D(segNode, tissues) -> None:

@@ -1,0 +1,151 @@
+"""Scribbles (engine/scribbles.py, io/strokes.py, evaluation/strokes.py): strokes in, whole structures out."""
+import json
+
+import numpy as np
+import pytest
+
+from UnsupervisedCTSegLib.cli.main import main
+from UnsupervisedCTSegLib.engine.bodymask import body_mask
+from UnsupervisedCTSegLib.engine.errors import InputError
+from UnsupervisedCTSegLib.engine.run import segment
+from UnsupervisedCTSegLib.engine.scribbles import RERUN_SHARE, make_strokes
+from UnsupervisedCTSegLib.engine.settings import Settings
+from UnsupervisedCTSegLib.engine.tissues import Tissue
+from UnsupervisedCTSegLib.evaluation.strokes import OTHER, simulate_strokes, structure_masks
+from UnsupervisedCTSegLib.io.phantom import make_phantom
+from UnsupervisedCTSegLib.io.readers import read_volume
+from UnsupervisedCTSegLib.io.strokes import read_strokes
+from UnsupervisedCTSegLib.io.writers import write_labelmap, write_segmentation, write_volume
+
+PHANTOM_VALUES = {"liver": 6, "kidney": 8, "bone": 10}  # io.phantom's truth values
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    volume, truth, _ = make_phantom(slices=12, size=128)
+    body = body_mask(volume.hu, volume.spacing)
+    masks = structure_masks({name: truth == value for name, value in PHANTOM_VALUES.items()}, body)
+    return volume, masks, simulate_strokes(masks, 3, seed=0)
+
+
+def settings(**overrides):
+    return Settings(**{"iterations": 60, "channels": 16, "device": "cpu", **overrides})
+
+
+def iou(labels, value, mask):
+    return np.count_nonzero((labels == value) & mask) / np.count_nonzero((labels == value) | mask)
+
+
+def test_the_network_learns_whole_structures_from_three_strokes_each(phantom):
+    volume, masks, strokes = phantom
+    assert strokes.names == ("liver", "kidney", "bone", OTHER)
+    result = segment(volume, settings(), scribbles=strokes)
+    scores = {name: iou(result.labels, value, masks[name]) for value, name in enumerate(strokes.names, start=1)}
+    stroke_only = {name: np.count_nonzero(strokes.labels == value) / np.count_nonzero(masks[name])
+                   for value, name in enumerate(strokes.names, start=1)}
+    # Measured 0.56 / 0.63 / 0.88 (the strokes alone cover about 1%); the kidney, 14 stroked voxels
+    # beside a liver of the same density, is lost (0.01): see the README's scribbles section.
+    assert scores["liver"] > 0.4 and scores["bone"] > 0.45 and scores[OTHER] > 0.6
+    assert all(stroke_only[name] < 0.02 for name in ("liver", "bone"))
+    assert [t.name for t in result.tissues] == list(strokes.names)
+    assert set(np.unique(result.labels[body_mask(volume.hu, volume.spacing)])) <= set(range(1, 5))  # strict
+
+
+def test_same_seed_same_labels_and_stroked_voxels_keep_their_structure(phantom):
+    volume, _, strokes = phantom
+    first = segment(volume, settings(iterations=10), scribbles=strokes)
+    again = segment(volume, settings(iterations=10), scribbles=strokes)
+    assert np.array_equal(first.labels, again.labels)
+    stroked = strokes.labels > 0
+    assert np.array_equal(first.labels[stroked], strokes.labels[stroked])
+
+
+def test_open_output_keeps_unlike_voxels_as_hu_named_labels_after_the_structures(phantom):
+    volume, _, strokes = phantom
+    result = segment(volume, settings(iterations=10, scribble_output="open"), scribbles=strokes)
+    extra = [t for t in result.tissues if t.label > strokes.count]
+    assert [t.name for t in result.tissues[:strokes.count]] == list(strokes.names)
+    assert extra and all(t.name.split(" ")[0] in ("air", "lung", "lung/fat", "fat", "fluid", "soft", "enhanced",
+                                                  "contrast/cancellous", "bone") for t in extra)
+    assert int(result.labels.max()) == strokes.count + len(extra)
+
+
+def test_a_rerun_on_the_same_ct_and_structures_starts_from_the_weights_and_trains_a_third(phantom):
+    volume, _, strokes = phantom
+    first = segment(volume, settings(iterations=12), scribbles=strokes)
+    more = strokes.labels.copy()
+    more[6][strokes.labels[3] > 0] = strokes.labels[3][strokes.labels[3] > 0]  # the same strokes on another slice
+    rerun = segment(volume, settings(iterations=12), scribbles=make_strokes(more, strokes.names),
+                    resume=first.checkpoint)
+    assert rerun.record["scribbles"]["resumed_from_previous_weights"]
+    assert rerun.record["iterations_run"] == int(np.ceil(12 * RERUN_SHARE))
+    renamed = make_strokes(strokes.labels, ("a", "b", "c", "d"))
+    other = segment(volume, settings(iterations=12), scribbles=renamed, resume=first.checkpoint)
+    assert not other.record["scribbles"]["resumed_from_previous_weights"]
+    assert other.record["iterations_run"] == 12
+
+
+@pytest.mark.parametrize("labels, message", [
+    (np.zeros((12, 128, 128), np.uint16), "empty"),
+    (np.zeros((3, 4, 4), np.uint16) + 1, "voxels"),
+    (np.where(np.arange(12)[:, None, None] == 2, 3, 0) * np.ones((12, 128, 128), np.uint16), "no stroke in"),
+    (np.ones((12, 128, 128), np.uint16), "one structure"),
+    (-np.ones((12, 128, 128), np.int16), "negative"),
+])
+def test_unusable_strokes_are_refused_with_the_fix(phantom, labels, message):
+    volume = phantom[0]
+    with pytest.raises(InputError, match=message):
+        segment(volume, settings(), scribbles=labels)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(variant="kmeans"), "network variant"),
+    (dict(mode="slice"), "mode volume"),
+    (dict(scribble_output="open", classes=4), "raise q"),
+])
+def test_settings_that_cannot_learn_from_strokes_are_refused(phantom, overrides, message):
+    volume, _, strokes = phantom
+    with pytest.raises(InputError, match=message):
+        segment(volume, settings(**overrides), scribbles=strokes)
+
+
+def test_the_stroke_simulator_is_deterministic_for_a_seed(phantom):
+    _, masks, strokes = phantom
+    assert np.array_equal(simulate_strokes(masks, 3, seed=0).labels, strokes.labels)
+    assert not np.array_equal(simulate_strokes(masks, 3, seed=1).labels, strokes.labels)
+    for value, name in enumerate(strokes.names, start=1):  # inside the structure, on 3 slices
+        assert masks[name][strokes.labels == value].all()
+        assert len(np.unique(np.nonzero(strokes.labels == value)[0])) <= 3
+
+
+def test_cli_reads_a_seg_nrrd_and_keeps_names_colours_and_values(tmp_path, phantom):
+    volume, _, strokes = phantom
+    ct = write_volume(tmp_path / "ct.nrrd", volume)
+    colours = [(0.8, 0.1, 0.1), (0.1, 0.8, 0.1), (0.9, 0.9, 0.8), (0.3, 0.3, 0.9)]
+    painted = tmp_path / "strokes.seg.nrrd"
+    write_segmentation(painted, strokes.labels * 2, volume,  # Slicer's label values need not be 1..n
+                       [Tissue(2 * i, name, colours[i - 1], 0.0, 0.0, 1) for i, name in enumerate(strokes.names, 1)])
+    assert read_strokes(painted, volume).names == strokes.names
+    out = tmp_path / "out" / "labels.nrrd"
+    assert main(["segment", str(ct), "-o", str(out), "--scribbles", str(painted), "-T", "8", "-p", "16",
+                 "--quiet", "--device", "cpu"]) == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert [t["name"] for t in record["labels"]] == list(strokes.names)
+    assert [tuple(t["color"]) for t in record["labels"]] == colours
+    labels = read_volume(out).hu
+    assert np.array_equal(labels[strokes.labels > 0], strokes.labels[strokes.labels > 0])
+    assert (tmp_path / "out" / "labels.weights.pt").is_file()
+    assert main(["segment", str(ct), "-o", str(out), "--scribbles", str(painted), "-T", "8", "-p", "16",
+                 "--quiet", "--device", "cpu"]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["scribbles"]["resumed_from_previous_weights"]
+
+
+def test_cli_refuses_strokes_on_another_grid_and_writes_nothing(tmp_path, phantom, capsys):
+    volume, _, strokes = phantom
+    ct = write_volume(tmp_path / "ct.nrrd", volume)
+    small, _, _ = make_phantom(slices=4, size=64)
+    wrong = write_labelmap(tmp_path / "wrong.nrrd", np.ones(small.shape, np.uint16), small)
+    out = tmp_path / "out" / "labels.nrrd"
+    assert main(["segment", str(ct), "-o", str(out), "--scribbles", str(wrong), "--quiet"]) == 2
+    assert "voxels" in capsys.readouterr().err
+    assert not out.parent.exists() or not any(out.parent.iterdir())
