@@ -406,6 +406,9 @@ def _failed(args, message: str, status: int) -> int:
 def run() -> int:
     """The `ctseg` program: main() with SIGTERM and SIGHUP stopping as cleanly as Ctrl-C, and no stop
     after the work is done turning a finished run into a failed one."""
+    from ..engine.device import prefer_passive_waiting
+
+    prefer_passive_waiting()  # before anything imports PyTorch
     stops.install()
     try:
         return main()

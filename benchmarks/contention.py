@@ -1,0 +1,103 @@
+"""How a run's time holds up while another process computes on the same cores.
+
+Usage: python benchmarks/contention.py [--data ../shared/data] [--repeats 2] [--env NAME=VALUE ...]
+
+Each case is a fresh `python -m UnsupervisedCTSegLib segment` process, as the command line and the
+Slicer panel's child process run it; the table gives the run's own time (the run record's wall
+time: segment() alone) and the whole process's (start, imports, reading, writing), idle and while
+a competing PyTorch process multiplies 1024 x 1024 matrices with PyTorch's default threads and
+OpenMP settings (it is started for each measurement and killed after it), and the ratios. Cases:
+- one 512 x 512 slice (the phantom's middle slice), default settings;
+- the shared TotalSegmentator CT (30 x 101 x 122), default settings;
+- the panel's preview: one 512 x 512 slice at M = 5, p = 64 through the child's command line
+  (--outputs labelmap --progress json), whole-process time, which is what a clinician waits for.
+`--env` runs ours with extra environment variables (e.g. OMP_WAIT_POLICY=ACTIVE, OMP_NUM_THREADS=1)
+to show what a setting does.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+COMPETITOR = ("import time, torch\n"
+              "a = torch.randn(1024, 1024)\n"
+              "print('ready', flush=True)\n"
+              "while True:\n"
+              "    a @ a\n")
+
+
+def prepare(folder: Path, data: Path) -> dict:
+    """The inputs of the cases, written once: name -> (input path, extra flags)."""
+    from UnsupervisedCTSegLib.engine.volume import Volume
+    from UnsupervisedCTSegLib.io.phantom import make_phantom
+    from UnsupervisedCTSegLib.io.writers import write_volume
+
+    phantom, _, _ = make_phantom(slices=3, size=512)
+    middle = Volume(phantom.hu[1:2].copy(), phantom.spacing, phantom.origin, phantom.direction)
+    slice_path = write_volume(folder / "slice.nrrd", middle, compress=False)
+    cases = {"one 512 x 512 slice, default": (slice_path, []),
+             "preview: one 512 x 512 slice, M = 5, p = 64": (slice_path, ["-M", "5", "-p", "64", "--outputs",
+                                                                           "labelmap", "--progress", "json"])}
+    shared = data / "totalsegmentator_example" / "example_ct_sm.nii.gz"
+    if shared.is_file():
+        cases["shared CT 30 x 101 x 122, default"] = (shared, [])
+    return cases
+
+
+def run_once(source: Path, flags: list, output: Path, env: dict) -> tuple:
+    """(segment() seconds from the run record, whole-process seconds)."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "UnsupervisedCTSegLib", "segment", str(source), "-o", str(output),
+                           "--quiet", *flags], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"the run failed: {done.stderr.strip() or done.stdout.strip()}")
+    record = json.loads(output.with_suffix(".json").read_text())
+    return record["wall_seconds"], wall
+
+
+def with_competitor(measure):
+    competitor = subprocess.Popen([sys.executable, "-c", COMPETITOR], stdout=subprocess.PIPE, text=True)
+    try:
+        competitor.stdout.readline()  # torch imported, the products begin
+        time.sleep(0.5)
+        return measure()
+    finally:
+        competitor.kill()
+        competitor.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--env", nargs="+", default=[], metavar="NAME=VALUE")
+    args = parser.parse_args()
+    env = dict(os.environ)
+    env.update(item.partition("=")[::2] for item in args.env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[1] / "UnsupervisedCTSeg"),
+                                                    env.get("PYTHONPATH")) if p)
+    print(f"CPU cores available: {len(os.sched_getaffinity(0))}; extra environment: {' '.join(args.env) or 'none'}")
+    print("\n| case | idle: run s | idle: process s | competing: run s | competing: process s | run ratio | "
+          "process ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        for name, (source, flags) in prepare(folder, args.data).items():
+            output = folder / "out" / "labels.nrrd"
+            run_once(source, flags, output, env)  # warm the file cache
+            idle = [run_once(source, flags, output, env) for _ in range(args.repeats)]
+            busy = [with_competitor(lambda: run_once(source, flags, output, env)) for _ in range(args.repeats)]
+            idle_run, idle_wall = (min(x[i] for x in idle) for i in (0, 1))
+            busy_run, busy_wall = (min(x[i] for x in busy) for i in (0, 1))
+            print(f"| {name} | {idle_run:.2f} | {idle_wall:.2f} | {busy_run:.2f} | {busy_wall:.2f} | "
+                  f"{busy_run / idle_run:.1f}x | {busy_wall / idle_wall:.1f}x |", flush=True)
+    print(f"\nbest of {args.repeats} runs each")
+
+
+if __name__ == "__main__":
+    main()
