@@ -30,7 +30,8 @@ from .memory import reuse_freed_memory
 from .position import BodyFrame
 from .settings import Settings
 from .tissues import renumber_by_hu
-from .training import SeriesTraining, SliceTraining, build_model, inference_batch, label_slices, make_optimizer
+from .training import (RECALIBRATION_SLICES, SeriesTraining, SliceTraining, build_model, inference_batch,
+                       label_slices, labelling_box, make_optimizer)
 from .volume import Volume
 from .windows import window_channels
 
@@ -51,6 +52,7 @@ class Calibration:
     finish_per_voxel: float = 0.0  # renumbering and naming the labels at the end of the run
     superpixels_per_slice: float = 0.0  # SLIC on one slice (superpixel variant only)
     body_mask_per_voxel: float = 0.0  # finding the body, when the run has a body mask
+    labelled_share: float = 1.0  # share of each slice the network labels (training.labelling_box)
     kmeans_per_point: float = 0.0  # k-means variant: seconds per point per assignment pass
 
 
@@ -84,8 +86,9 @@ def extrapolate(calibration: Calibration, shape: tuple, settings: Settings) -> f
     """Seconds for a run on a volume of `shape` (z, y, x) from measured piece costs.
 
     Slice mode: per slice a fresh network, T steps on the whole slice and one labelling pass.
-    Volume mode: the set-up (with the warm start's k-means fit), T steps on mini-batches, then two passes over every
-    slice (BatchNorm statistics, then labelling). k-means: a fit on at most FIT_SAMPLE points plus
+    Volume mode: the set-up (with the warm start's k-means fit), T steps on mini-batches, a pass over
+    at most RECALIBRATION_SLICES whole slices (BatchNorm statistics), then labelling every slice's
+    body box. k-means: a fit on at most FIT_SAMPLE points plus
     one assignment of every voxel. Every network run starts with the body mask, when it has one, and
     ends with renumbering the labels over the whole volume.
     """
@@ -100,7 +103,8 @@ def extrapolate(calibration: Calibration, shape: tuple, settings: Settings) -> f
     if settings.mode == "slice":
         per_slice = c.setup + settings.iterations * c.train_step + c.inference_per_slice
         return finish + superpixels + depth * per_slice
-    return finish + superpixels + c.setup + settings.iterations * c.train_step + 2 * depth * c.inference_per_slice
+    passes = min(depth, RECALIBRATION_SLICES) + depth * c.labelled_share
+    return finish + superpixels + c.setup + settings.iterations * c.train_step + passes * c.inference_per_slice
 
 
 def _calibrate_network(volume: Volume, settings: Settings, device) -> Calibration:
@@ -137,7 +141,20 @@ def _calibrate_network(volume: Volume, settings: Settings, device) -> Calibratio
     inference, finish = _time_inference(hu, settings, device)
     return Calibration(once["model"] + once["warm_start"], train_seconds, inference, finish_per_voxel=finish,
                        superpixels_per_slice=once["superpixels"] / once["pixels"] * height * width,
-                       body_mask_per_voxel=once["body_mask"] / once["pixels"])
+                       body_mask_per_voxel=once["body_mask"] / once["pixels"],
+                       labelled_share=_labelled_share(volume, settings))
+
+
+def _labelled_share(volume: Volume, settings: Settings, samples: int = 8) -> float:
+    """The share of a slice the run will label: its labelling box, from the body of a few slices
+    spread over the volume (whole slices without a body mask)."""
+    hu = volume.hu
+    if not settings.body_mask:
+        return 1.0
+    zs = np.unique(np.linspace(0, hu.shape[0] - 1, min(samples, hu.shape[0])).round().astype(int))
+    body = body_mask(np.ascontiguousarray(hu[zs]), volume.spacing)
+    _, _, h, w = labelling_box(body if body.any() else None, hu.shape[1], hu.shape[2], settings.layers)
+    return h * w / (hu.shape[1] * hu.shape[2])
 
 
 def _centre_batch(hu: np.ndarray, count: int, ch: int, cw: int) -> np.ndarray:
