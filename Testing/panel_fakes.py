@@ -423,10 +423,10 @@ def parameterNodeWrapper56(cls):
 
 
 def tableWrapper():
-    """A Wrapper56 class with the fields of the panel's parameter table and its two node fields."""
+    """A Wrapper56 class with the fields of the panel's parameter table and its node fields."""
     from UnsupervisedCTSegLib.slicer import parameters
 
-    fields = {"inputVolume": Field(), "outputSegmentation": Field()}
+    fields = {name: Field() for name in parameters.NODE_PARAMETERS}
     fields.update({p.name: Field(p.kind(p.default), list(p.choices) if p.choices else None)
                    for p in parameters.PARAMETERS})
     return type("TableWrapper", (Wrapper56,), {"fields": fields})

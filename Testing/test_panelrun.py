@@ -167,10 +167,10 @@ def test_run_volume_is_the_red_views_slice_for_a_preview(scene, logic, ct):
     ijkToRAS = vtk.vtkMatrix4x4()
     ct.GetIJKToRASMatrix(ijkToRAS)
     redSliceNode(scene, [ijkToRAS.MultiplyPoint((0, 0, k, 1))[row] for row in range(3)])
-    volume = panelrun.runVolume(logic, ct, True, scene)
+    volume = panelrun.runInputs(logic, ct, True, scene)[0]
     assert volume.shape[0] == 1
     assert (volume.hu[0] == logic.volumeFromNode(ct).hu[k]).all()
-    assert panelrun.runVolume(logic, ct, False, scene).shape == logic.volumeFromNode(ct).shape
+    assert panelrun.runInputs(logic, ct, False, scene)[0].shape == logic.volumeFromNode(ct).shape
 
 
 # --- what an ended run leads to -------------------------------------------------------------------------

@@ -31,7 +31,7 @@ UI_FILE = MODULE_DIR / "Resources" / "UI" / "UnsupervisedCTSeg.ui"
 MODULE_FILE = MODULE_DIR / "UnsupervisedCTSeg.py"
 LIB_DIR = MODULE_DIR / "UnsupervisedCTSegLib"
 
-NODE_PARAMETERS = {"inputVolume": "vtkMRMLScalarVolumeNode", "outputSegmentation": "vtkMRMLSegmentationNode"}
+NODE_PARAMETERS = parameters.NODE_PARAMETERS
 ALL_NAMES = list(NODE_PARAMETERS) + [p.name for p in parameters.PARAMETERS]
 
 # Widget classes that Slicer 5.8's parameterNodeWrapper has a GUI connector for, per kind

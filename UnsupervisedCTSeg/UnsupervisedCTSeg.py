@@ -18,7 +18,6 @@ from typing import Annotated
 import qt
 
 import slicer
-from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import Choice, Default, WithinRange, parameterNodeWrapper
@@ -107,10 +106,7 @@ def _makeParameterNodeClass():
     parameterNodeWrapper reads the class's annotations with typing.get_type_hints, so a class made
     with type() and an __annotations__ dict is the same to it as one written out by hand.
     """
-    annotations = {
-        "inputVolume": vtkMRMLScalarVolumeNode,
-        "outputSegmentation": vtkMRMLSegmentationNode,
-    }
+    annotations = {name: getattr(slicer, className) for name, className in parameters.NODE_PARAMETERS.items()}
     for p in parameters.PARAMETERS:
         annotations[p.name] = _annotation(p)
     namespace = {
@@ -295,15 +291,16 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 self.ui.statusLabel.text = _("Not started: the required Python packages are not installed.")
                 return
             settings = parameters.settings_from_parameters(self._parameterValues())
-            with slicer.util.WaitCursor():  # copies the voxels: the whole volume, or the Red view's slice
-                volume = panelrun.runVolume(self.logic, volumeNode, preview, slicer.mrmlScene,
-                                            slicer.app.layoutManager(), _)
+            with slicer.util.WaitCursor():  # copies the voxels (whole volume or the Red view's slice), strokes
+                volume, strokes, weights = panelrun.runInputs(self.logic, volumeNode, preview, slicer.mrmlScene,
+                                                              slicer.app.layoutManager(), _, node.scribbles,
+                                                              node.outputSegmentation)
             deviceName = texts.device_name(settings.device == "cpu", self._threads, _, self._lastDevice)
             job = panelrun.RunJob.forRun(volumeNode, settings, preview, node.outputSegmentation,
                                          node.createLabelmap, deviceName)
             # A child process runs the engine on the copied voxels; the scene is changed in _finish.
-            self._run = self.logic.startRun(volume, settings, context=job, threads=self._threads,
-                                            estimate=not preview)  # a one-slice preview: no timing first
+            self._run = self.logic.startRun(volume, settings, context=job, threads=self._threads, estimate=not preview,
+                                            strokes=strokes, weights=weights)  # a preview: no timing first
             self.ui.progressBar.value = 0
             self.ui.progressBar.setFormat(_("starting"))
             self.ui.progressBar.show()

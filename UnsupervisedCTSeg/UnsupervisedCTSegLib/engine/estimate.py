@@ -30,8 +30,8 @@ from .memory import reuse_freed_memory
 from .position import BodyFrame
 from .settings import Settings
 from .tissues import renumber_by_hu
-from .training import (RECALIBRATION_SLICES, SeriesTraining, SliceTraining, build_model, inference_batch,
-                       label_slices, labelling_box, make_optimizer)
+from .training import (RECALIBRATION_SLICES, SeriesTraining, SliceTraining, build_model, inference_batch, label_slices,
+                       labelling_box, make_optimizer)
 from .volume import Volume
 from .windows import window_channels
 

@@ -28,10 +28,11 @@ from typing import Optional
 
 from ..engine.errors import Cancelled, InputError
 from ..engine.settings import Settings, command_line
+from ..engine.tissues import Tissue
 from ..engine.volume import Volume
 from ..io import progresslines
-from ..io.outputs import read_outputs
-from ..io.writers import write_volume
+from ..io.outputs import checkpoint_path, read_outputs
+from ..io.writers import write_segmentation, write_volume
 from .panelrun import runThreads
 
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # the folder that holds UnsupervisedCTSegLib
@@ -49,7 +50,7 @@ class ChildRun:
     """
 
     def __init__(self, volume: Volume, settings: Settings, context=None, threads: Optional[int] = None,
-                 estimate: bool = True, python: Optional[str] = None):
+                 estimate: bool = True, python: Optional[str] = None, strokes=None, weights=None):
         self.context = context
         self.volume = volume
         self.error = None  # InputError (the child's message), Cancelled, or RuntimeError for a crash
@@ -65,11 +66,18 @@ class ChildRun:
         self._finished = False
         threads = threads or runThreads()
         self.folder = Path(tempfile.mkdtemp(prefix="UnsupervisedCTSeg-"))
+        self.weights = Path(weights) if weights else None  # a scribble run's network, kept for reruns
         try:
             source = write_volume(self.folder / "input.nrrd", volume, compress=False)  # read back at once
             self.output = self.folder / "labels.nrrd"
+            scribbles = []
+            if strokes is not None:
+                scribbles = ["--scribbles", str(_write_strokes(self.folder / "strokes.seg.nrrd", strokes, volume))]
+                if self.weights is not None and self.weights.is_file():
+                    shutil.copyfile(self.weights, checkpoint_path(self.output))
+                estimate = False  # the estimate times unsupervised steps
             arguments = ["-m", "UnsupervisedCTSegLib", "segment", str(source), "-o", str(self.output),
-                         "--progress", "json", "--outputs", "labelmap",
+                         "--progress", "json", "--outputs", "labelmap", *scribbles,
                          "--threads", str(threads), *command_line(settings), *([] if estimate else ["--quiet"])]
             self.process = _start([python or sys.executable, *arguments], threads)
         except BaseException:
@@ -147,6 +155,9 @@ class ChildRun:
             elif final.get("event") == "done" and status == 0:
                 result = read_outputs(self.output, self.volume)
                 result.record["input"]["source"] = self.volume.source  # not the temporary copy's path
+                if self.weights is not None and checkpoint_path(self.output).is_file():
+                    self.weights.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(checkpoint_path(self.output), self.weights)
                 self._result = result
             elif final.get("event") == "error" and final.get("status") == 2:
                 self.error = InputError(final["message"])
@@ -159,6 +170,13 @@ class ChildRun:
             self.error = error
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _write_strokes(path: Path, strokes, volume: Volume) -> Path:
+    """The strokes as a .seg.nrrd the child reads back with their names, colours and terminology."""
+    structures = [Tissue(i, name, color, 0.0, 0.0, 0, term) for i, (name, color, term)
+                  in enumerate(zip(strokes.names, strokes.colors, strokes.terminologies), start=1)]
+    return write_segmentation(path, strokes.labels, volume, structures)
 
 
 def _start(command: list, threads: int):

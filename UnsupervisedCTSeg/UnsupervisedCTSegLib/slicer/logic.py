@@ -25,6 +25,7 @@ from vtk.util import numpy_support
 
 from ..engine.errors import InputError
 from ..engine.results import Segmentation
+from ..engine.scribbles import Strokes, make_strokes
 from ..engine.tissues import OUTSIDE_NAME
 from ..engine.volume import Volume, geometry_from_ijk_to_ras
 from ..engine.windows import SOFT_TISSUE_WINDOW
@@ -125,11 +126,13 @@ class UnsupervisedCTSegLogic:
 
         return segment(volume, settings, progress, cancel)
 
-    def startRun(self, volume: Volume, settings, context=None, threads=None, estimate=True) -> ChildRun:
+    def startRun(self, volume: Volume, settings, context=None, threads=None, estimate=True, strokes=None,
+                 weights=None) -> ChildRun:
         """Start segmenting `volume` in a child process and return at once (the panel's way: see
         childrun.py); poll the returned run, and apply its result with applyResult. The scene is
-        not touched."""
-        return ChildRun(volume, settings, context, threads, estimate)
+        not touched. With `strokes` (strokesFromSegmentation) the run learns from them; `weights`
+        names a file where a scribble run keeps its network for the next rerun."""
+        return ChildRun(volume, settings, context, threads, estimate, strokes=strokes, weights=weights)
 
     def run(self, volumeNode, settings, segmentationNode=None, createLabelmap=False, progress=None,
             cancel=None) -> AppliedNodes:
@@ -238,21 +241,41 @@ class UnsupervisedCTSegLogic:
     def labelsFromSegmentation(self, segmentationNode, volumeNode) -> np.ndarray:
         """The segmentation as engine labels (z, y, x) on the volume's grid (0 outside every segment).
 
-        Each segment gets the engine label it was made from (its tag; else its label value). Uses
-        Slicer's own export, which resamples onto the volume's grid and honours transforms; the
+        Each segment gets the engine label it was made from (its tag; else its label value).
+        """
+        order, segments = self._exportSegments(segmentationNode, volumeNode)
+        return np.asarray([0] + [_segmentLabel(segment) for segment in segments], np.uint16)[order]
+
+    def strokesFromSegmentation(self, segmentationNode, volumeNode) -> Strokes:
+        """A segmentation whose segments hold a user's strokes (Segment Editor's Paint or Draw) as the
+        engine's Strokes on the volume's grid: segment i (in the segmentation's order) is structure
+        i, with the segment's name, colour and terminology. Refuses, with the fix, a segmentation
+        with fewer than two segments or a segment without a stroke."""
+        order, segments = self._exportSegments(segmentationNode, volumeNode)
+        names = [segment.GetName() for segment in segments]
+        colors = [tuple(segment.GetColor()) for segment in segments]
+        terms = []
+        for segment in segments:
+            entry = vtk.reference("")
+            terms.append(str(entry) if segment.GetTag(segment.GetTerminologyEntryTagName(), entry) else "")
+        return make_strokes(order, names, colors, terms, shape=order.shape)
+
+    def _exportSegments(self, segmentationNode, volumeNode) -> tuple:
+        """(segment order per voxel (z, y, x), 1-based, 0 outside every segment; the segments in order).
+
+        Uses Slicer's own export, which resamples onto the volume's grid and honours transforms; the
         helper nodes the export needs are removed again.
         """
         checkVolumeNode(volumeNode)
         segmentation = segmentationNode.GetSegmentation()
         ids = vtk.vtkStringArray()
-        lookup = [0]
+        segments = []
         for i in range(segmentation.GetNumberOfSegments()):
-            segmentID = segmentation.GetNthSegmentID(i)
-            ids.InsertNextValue(segmentID)
-            lookup.append(_segmentLabel(segmentation.GetSegment(segmentID)))
+            ids.InsertNextValue(segmentation.GetNthSegmentID(i))
+            segments.append(segmentation.GetNthSegment(i))
         nx, ny, nz = _dimensions(volumeNode)
-        if ids.GetNumberOfValues() == 0:
-            return np.zeros((nz, ny, nx), np.uint16)
+        if not segments:
+            return np.zeros((nz, ny, nx), np.uint16), segments
         scene = self.scene
         before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
         try:
@@ -262,12 +285,12 @@ class UnsupervisedCTSegLogic:
             if not ok:
                 raise InputError("Slicer could not export the segmentation onto the volume's grid: "
                                  "check that the segmentation has binary labelmaps")
-            order = _imageArray(exported).astype(np.int64)
+            order = _imageArray(exported).astype(np.uint16)
         finally:
             for node in [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())]:
                 if node.GetID() not in before and not node.GetSingletonTag():
                     _removeNode(scene, node)
-        return np.asarray(lookup, np.uint16)[order]
+        return order, segments
 
 
 # ---------------------------------------------------------------------- scene-free helpers

@@ -12,11 +12,14 @@ cancelled, elapsed, error, details, result).
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from ..engine.device import is_out_of_memory
 from ..engine.errors import Cancelled, InputError
+from ..engine.scribbles import make_strokes
 from ..engine.settings import Settings
 from .texts import format_seconds
 
@@ -105,13 +108,27 @@ def redSliceCenterRAS(scene, layoutManager=None, tr=_untranslated) -> list:
     return [sliceToRAS.GetElement(row, 3) for row in range(3)]
 
 
-def runVolume(logic, volumeNode, preview: bool, scene, layoutManager=None, tr=_untranslated):
-    """The engine Volume a run works on, copied out of the scene: for a preview the axial slice the
-    Red view shows, else the whole volume."""
-    if not preview:
-        return logic.volumeFromNode(volumeNode)
-    ras = redSliceCenterRAS(scene, layoutManager, tr)
-    return logic.axialSliceVolume(volumeNode, logic.sliceIndexFromRAS(volumeNode, ras))
+def runInputs(logic, volumeNode, preview: bool, scene, layoutManager=None, tr=_untranslated, scribblesNode=None,
+              outputNode=None):
+    """(volume, strokes, weights file) of a run, copied out of the scene: the volume is the axial slice
+    the Red view shows for a preview, else the whole volume; with a segmentation of strokes, the
+    strokes on the same grid (a preview's slice of them: every structure needs a stroke on that
+    slice) and where the run keeps its network for the next rerun with more strokes."""
+    if preview:
+        index = logic.sliceIndexFromRAS(volumeNode, redSliceCenterRAS(scene, layoutManager, tr))
+        volume = logic.axialSliceVolume(volumeNode, index)
+    else:
+        index, volume = None, logic.volumeFromNode(volumeNode)
+    if scribblesNode is None:
+        return volume, None, None
+    if outputNode is not None and outputNode is scribblesNode:
+        raise InputError(tr("The output segmentation is the one holding the strokes, which the result would "
+                            "replace: choose another output segmentation, or 'Create new segmentation'."))
+    strokes = logic.strokesFromSegmentation(scribblesNode, volumeNode)
+    if preview:
+        strokes = make_strokes(strokes.labels[index:index + 1], strokes.names, strokes.colors, strokes.terminologies)
+    name = f"{volumeNode.GetID()}-{scribblesNode.GetID()}" + (f"-slice{index}" if preview else "")
+    return volume, strokes, Path(tempfile.gettempdir()) / "UnsupervisedCTSeg-weights" / f"{name}.weights.pt"
 
 
 def longRunQuestion(seconds: float, tr=_untranslated):

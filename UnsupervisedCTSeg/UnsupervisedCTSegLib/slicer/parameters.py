@@ -44,6 +44,9 @@ PANEL_SWITCHES = (
               tooltip="add a labelmap volume node with the same labels beside the segmentation", widget="QCheckBox"),
 )
 PARAMETERS = _from_settings() + PANEL_SWITCHES
+# The panel's node fields (parameter name -> MRML class), bound to the .ui's node selectors by name.
+NODE_PARAMETERS = {"inputVolume": "vtkMRMLScalarVolumeNode", "outputSegmentation": "vtkMRMLSegmentationNode",
+                   "scribbles": "vtkMRMLSegmentationNode"}
 BY_NAME = {p.name: p for p in PARAMETERS}
 
 # The CT study's best configuration (M=9, θ=1.5, μ=1), offered in the panel beside our defaults.
