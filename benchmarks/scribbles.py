@@ -1,7 +1,7 @@
 """Scribbles against Grow from seeds and random walker, on the same simulated strokes.
 
 Usage: python benchmarks/scribbles.py [--data ../shared/data] [--strokes-per-structure 1 3 5]
-       [--seeds 0 1 2] [--picture scribbles.png]
+       [--seeds 0 1 2] [--picture scribbles.png] [--set NAME=VALUE ...]
 
 For each structure of the shared CT's reference (bone, liver, spleen, kidney, muscle, fat, bowel,
 lung where present) and "other body", evaluation/strokes.py draws one straight stroke two voxels
@@ -11,7 +11,8 @@ On exactly those strokes, inside the same body mask, it runs:
   run-to-run agreement = share of body voxels with the same label in every pair of seeds);
 - Grow from seeds: Slicer's own engine, vtkImageGrowCutSegment, on the HU with the body mask;
 - random walker: scikit-image's random_walker on the soft-tissue-windowed HU, outside the body inactive.
-Then the same on the 3-slice DICOM CT with liver and spine. One markdown table per k.
+Then the same on the 3-slice DICOM CT with liver and spine. One markdown table per k. With
+--picture, the shared CT's strokes at k = 3, our result and Grow from seeds on three stroked slices.
 """
 import argparse
 import itertools
@@ -77,7 +78,35 @@ def agreement(runs: list, body: np.ndarray) -> float:
     return float(np.mean([np.mean(a[body] == b[body]) for a, b in pairs])) if pairs else 1.0
 
 
-def compare(title, volume, masks, body, k, seeds, settings):
+def picture(path: Path, volume, strokes, ours: np.ndarray, grown: np.ndarray) -> None:
+    """Strokes, ours and Grow from seeds side by side on three stroked axial slices."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    stroked = np.flatnonzero((strokes.labels > 0).sum(axis=(1, 2)))
+    zs = stroked[np.linspace(0, len(stroked) - 1, 3).round().astype(int)]
+    colours = ListedColormap([(0, 0, 0, 0)] + [(*c, 1.0) for c in strokes.colors])
+    low, high = SOFT_TISSUE_WINDOW
+    figure, axes = plt.subplots(3, 3, figsize=(9, 8))
+    for row, z in enumerate(zs):
+        for column, (title, labels) in enumerate((("strokes", strokes.labels), ("ours", ours),
+                                                  ("Grow from seeds", grown))):
+            axis = axes[row, column]
+            axis.imshow(volume.hu[z], cmap="gray", vmin=low, vmax=high)
+            shown = labels[z] if column else np.where(labels[z] > 0, labels[z], 0)
+            axis.imshow(np.ma.masked_equal(shown, 0), cmap=colours, vmin=0, vmax=strokes.count,
+                        alpha=1.0 if column == 0 else 0.55, interpolation="nearest")
+            axis.set_title(f"{title}, slice {z}", fontsize=9)
+            axis.axis("off")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in strokes.colors]
+    figure.legend(handles, strokes.names, loc="lower center", ncol=len(strokes.names), fontsize=8)
+    figure.tight_layout(rect=(0, 0.05, 1, 1))
+    figure.savefig(path, dpi=100)
+
+
+def compare(title, volume, masks, body, k, seeds, settings, picture_path=None):
     strokes = simulate_strokes(masks, k, seed=0)
     names = strokes.names
     rows = {}
@@ -89,10 +118,14 @@ def compare(title, volume, masks, body, k, seeds, settings):
         if len(runs) == 1:
             seconds = time.perf_counter() - began
     rows["ours"] = (ious(runs[0], masks, names), seconds, agreement(runs, body))
+    grown = None
     for method, run in (("Grow from seeds", grow_from_seeds), ("random walker", random_walk)):
         began = time.perf_counter()
         labels = run(volume.hu, strokes.labels, body, volume.spacing)
         rows[method] = (ious(labels, masks, names), time.perf_counter() - began, None)
+        grown = labels if grown is None else grown
+    if picture_path:
+        picture(picture_path, volume, strokes, runs[0], grown)
     print(f"\n{title}, k = {k} stroked slices per structure ({np.count_nonzero(strokes.labels)} stroked voxels)\n")
     print("| method | " + " | ".join(names) + " | mean IoU | seconds | run-to-run agreement |")
     print("|---" + "|---:" * (len(names) + 3) + "|")
@@ -109,6 +142,7 @@ def main():
     parser.add_argument("--strokes-per-structure", type=int, nargs="+", default=[1, 3, 5])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE", help="override our settings")
+    parser.add_argument("--picture", type=Path, help="write the shared CT's k = 3 picture here")
     args = parser.parse_args()
     settings = {}
     for assignment in args.set:
@@ -121,7 +155,8 @@ def main():
     body = body_mask(volume.hu, volume.spacing)
     masks = structure_masks({name: groups.masks[name] for name in STRUCTURES if name in groups.masks}, body)
     for k in args.strokes_per_structure:
-        compare("TotalSegmentator example CT", volume, masks, body, k, args.seeds, settings)
+        compare("TotalSegmentator example CT", volume, masks, body, k, args.seeds, settings,
+                args.picture if k == 3 else None)
     dicom = args.data / "dcmqi_ct3slice"
     volume = read_volume(dicom)
     reference = read_volume(dicom / "liver_spine_seg.nrrd").hu.astype(np.int32)
