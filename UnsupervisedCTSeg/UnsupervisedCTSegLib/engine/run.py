@@ -172,6 +172,7 @@ def _run(volume: Volume, settings: Settings, device, progress, cancel) -> Segmen
     except torch.cuda.OutOfMemoryError as error:
         raise _out_of_memory(device) from error
     check(cancel)
+
     def finishing(stage):
         report(1.0, len(trace.loss), trace.labels[-1] if trace.labels else 0, trace.loss[-1] if trace.loss else 0.0,
                stage)

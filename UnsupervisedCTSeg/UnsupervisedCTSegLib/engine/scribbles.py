@@ -16,11 +16,12 @@ Stroked voxels keep their structure (unless `trust_scribbles` is off).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import InputError
+from .tissues import Tissue, renumber_by_hu
 
 # Colours for structures the user did not colour (RGB 0..1), repeated when there are more.
 PALETTE = ((0.90, 0.30, 0.25), (0.30, 0.65, 0.90), (0.95, 0.80, 0.25), (0.45, 0.80, 0.40), (0.75, 0.45, 0.85),
@@ -36,7 +37,7 @@ class Strokes:
     labels: np.ndarray  # integer (z, y, x)
     names: tuple = ()
     colors: tuple = ()
-    terminologies: tuple = field(default=())  # Slicer terminology strings, kept for the output; may be empty
+    terminologies: tuple = ()  # Slicer terminology strings, kept for the output; may be empty
 
     @property
     def count(self) -> int:
@@ -114,8 +115,6 @@ def structure_labels(clusters: np.ndarray, strokes: Strokes, settings, hu: np.nd
     (named and coloured as the user's), and in open mode the other channels are clusters numbered
     n + 1... by increasing HU and named by HU band. Stroked voxels keep their structure when
     settings.trust_scribbles is 1; voxels outside `body` are 0 unless stroked."""
-    from .tissues import Tissue, renumber_by_hu
-
     n = strokes.count
     inside = body if body is not None else np.ones(clusters.shape, bool)
     labels = np.zeros(clusters.shape, np.uint16)
