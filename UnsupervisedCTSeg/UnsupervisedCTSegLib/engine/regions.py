@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .tissues import HU_BANDS
+from .tissues import HU_BANDS, label_statistics
 
 GRID_MM = 3.0  # voxel size of the grid the cores are found on
 RADIUS_STEPS = 4  # erosion radii: neck_mm / 4, 2 / 4, 3 / 4 and 4 / 4
@@ -126,11 +126,6 @@ def _labels_in_bands(labels: np.ndarray, hu: np.ndarray, bands: tuple) -> set:
         if name in bands:
             ranges.append((lower, upper))
         lower = upper
-    size = int(labels.max()) + 1
-    counts, sums = np.zeros(size), np.zeros(size)
-    for plane, values in zip(labels, hu):  # slice by slice: no volume-sized int64/float64 copies
-        counts += np.bincount(plane.ravel(), minlength=size)
-        sums += np.bincount(plane.ravel(), weights=values.ravel(), minlength=size)
-    means = sums / np.maximum(counts, 1)
+    counts, means, _ = label_statistics(labels, hu, int(labels.max()))
     return {label for label in np.flatnonzero(counts) if label
             and any(low <= means[label] < high for low, high in ranges)}

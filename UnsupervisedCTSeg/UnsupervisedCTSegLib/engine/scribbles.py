@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
-from .tissues import Tissue, renumber_by_hu
+from .tissues import Tissue, label_statistics, renumber_by_hu
 
 # Colours for structures the user did not colour (RGB 0..1), repeated when there are more.
 PALETTE = ((0.90, 0.30, 0.25), (0.30, 0.65, 0.90), (0.95, 0.80, 0.25), (0.45, 0.80, 0.40), (0.75, 0.45, 0.85),
@@ -63,8 +63,11 @@ def make_strokes(labels, names=None, colors=None, terminologies=None, shape=None
     if labels.size and labels.min() < 0:
         raise InputError("the strokes have negative values: give a label map with 0 where nothing is painted "
                          "and 1..n for the structures")
-    labels = labels.astype(np.uint16) if labels.size and labels.max() <= 65535 else labels
-    present = np.unique(labels)
+    if labels.size and labels.max() > 65535:
+        raise InputError(f"the strokes have label value {int(labels.max())}; at most {MAX_STRUCTURES} structures "
+                         "are supported: number them 1..n")
+    labels = labels.astype(np.uint16)
+    present = np.flatnonzero(np.bincount(labels.ravel()))  # one pass, no sort of the whole volume
     present = present[present > 0]
     if present.size == 0:
         raise InputError(f"the strokes are empty (no painted voxel): {fix}")
@@ -129,23 +132,10 @@ def structure_labels(clusters: np.ndarray, strokes: Strokes, settings, hu: np.nd
     if settings.trust_scribbles:
         stroked = strokes.labels > 0
         labels[stroked] = strokes.labels[stroked]
-    counts, means, sds = _statistics(labels, hu, n + len(extras))
+    counts, means, sds = label_statistics(labels, hu, n + len(extras))
     tissues = [Tissue(i, strokes.names[i - 1], strokes.colors[i - 1], means[i], sds[i], int(counts[i]),
                       strokes.terminologies[i - 1]) for i in range(1, n + 1)]
     for t in extras:
         label = t.label + n
         tissues.append(Tissue(label, t.name, t.color, means[label], sds[label], int(counts[label])))
     return labels, tissues
-
-
-def _statistics(labels: np.ndarray, hu: np.ndarray, count: int) -> tuple:
-    """Voxel count, mean and sd HU of labels 0..count, slice by slice."""
-    n, sums, squares = np.zeros(count + 1), np.zeros(count + 1), np.zeros(count + 1)
-    for plane, values in zip(labels, hu):
-        flat, v = plane.ravel(), values.ravel().astype(np.float64)
-        n += np.bincount(flat, minlength=count + 1)[:count + 1]
-        sums += np.bincount(flat, weights=v, minlength=count + 1)[:count + 1]
-        squares += np.bincount(flat, weights=v * v, minlength=count + 1)[:count + 1]
-    means = sums / np.maximum(n, 1)
-    sds = np.sqrt(np.maximum(squares / np.maximum(n, 1) - means * means, 0.0))
-    return n, [float(m) for m in means], [float(s) for s in sds]

@@ -107,3 +107,17 @@ def _make_names_unique(tissues: list) -> None:
                 # Shade repeated bands so neighbouring labels of one band stay distinguishable.
                 shade = 0.6 + 0.4 * i / len(group)
                 t.color = tuple(round(min(1.0, c * shade), 4) for c in t.color)
+
+
+def label_statistics(labels: np.ndarray, hu: np.ndarray, count: int) -> tuple:
+    """(voxel counts, mean HUs, sd HUs) of labels 0..count, counted slice by slice so that no
+    volume-sized int64 or float64 copy is made."""
+    n, sums, squares = np.zeros(count + 1), np.zeros(count + 1), np.zeros(count + 1)
+    for plane, values in zip(labels, hu):
+        flat, v = plane.ravel(), values.ravel().astype(np.float64)
+        n += np.bincount(flat, minlength=count + 1)[:count + 1]
+        sums += np.bincount(flat, weights=v, minlength=count + 1)[:count + 1]
+        squares += np.bincount(flat, weights=v * v, minlength=count + 1)[:count + 1]
+    means = sums / np.maximum(n, 1)
+    sds = np.sqrt(np.maximum(squares / np.maximum(n, 1) - means * means, 0.0))
+    return n, [float(m) for m in means], [float(s) for s in sds]
