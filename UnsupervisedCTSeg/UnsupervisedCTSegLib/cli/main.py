@@ -243,6 +243,7 @@ def command_segment(args) -> int:
 
         strokes = check_scribble_settings(read_strokes(args.scribbles, volume), volume, settings)
     reporter = JsonProgress() if args.progress == "json" else ProgressBar(args.quiet)
+    # A scribble run is not estimated: the estimate times unsupervised steps.
     run_segmentation(volume, settings, args.output, reporter, estimate=not args.quiet and strokes is None,
                      title=Path(args.input).name, kinds=LABELMAP_AND_RECORD if args.outputs == "labelmap" else ALL,
                      strokes=strokes)

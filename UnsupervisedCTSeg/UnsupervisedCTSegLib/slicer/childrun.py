@@ -75,7 +75,6 @@ class ChildRun:
                 scribbles = ["--scribbles", str(_write_strokes(self.folder / "strokes.seg.nrrd", strokes, volume))]
                 if self.weights is not None and self.weights.is_file():
                     shutil.copyfile(self.weights, checkpoint_path(self.output))
-                estimate = False  # the estimate times unsupervised steps
             arguments = ["-m", "UnsupervisedCTSegLib", "segment", str(source), "-o", str(self.output),
                          "--progress", "json", "--outputs", "labelmap", *scribbles,
                          "--threads", str(threads), *command_line(settings), *([] if estimate else ["--quiet"])]
