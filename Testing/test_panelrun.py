@@ -43,7 +43,7 @@ def test_available_cores_follow_the_affinity_else_the_count(monkeypatch):
 def test_run_job_is_a_typed_record():
     fields = {f.name: f.type for f in dataclasses.fields(panelrun.RunJob)}
     assert list(fields) == ["volumeNode", "settings", "preview", "outputNode", "createLabelmap", "device",
-                            "estimate", "discard"]
+                            "estimate", "discard", "scribblesNode"]
     assert fields["settings"] == "Settings" and fields["preview"] == "bool" and fields["discard"] == "bool"
 
 

@@ -36,19 +36,50 @@ def iou(labels, value, mask):
     return np.count_nonzero((labels == value) & mask) / np.count_nonzero((labels == value) | mask)
 
 
-def test_the_network_learns_whole_structures_from_three_strokes_each(phantom):
+def test_propagation_gives_whole_structures_from_three_strokes_each(phantom):
     volume, masks, strokes = phantom
     assert strokes.names == ("liver", "kidney", "bone", OTHER)
     result = segment(volume, settings(), scribbles=strokes)
     scores = {name: iou(result.labels, value, masks[name]) for value, name in enumerate(strokes.names, start=1)}
     stroke_only = {name: np.count_nonzero(strokes.labels == value) / np.count_nonzero(masks[name])
                    for value, name in enumerate(strokes.names, start=1)}
-    # Measured 0.56 / 0.63 / 0.88 (the strokes alone cover about 1%); the kidney, 14 stroked voxels
-    # beside a liver of the same density, is lost (0.01): see the README's scribbles section.
-    assert scores["liver"] > 0.4 and scores["bone"] > 0.45 and scores[OTHER] > 0.6
-    assert all(stroke_only[name] < 0.02 for name in ("liver", "bone"))
+    # Measured 0.60 / 0.88 / 0.70 / 0.87 (the strokes alone cover about 1%): the kidney, of the
+    # liver's density, is kept apart by the partition, which the network method cannot do (below).
+    assert scores["liver"] > 0.5 and scores["kidney"] > 0.7 and scores["bone"] > 0.6 and scores[OTHER] > 0.75
+    assert all(stroke_only[name] < 0.02 for name in ("liver", "kidney", "bone"))
     assert [t.name for t in result.tissues] == list(strokes.names)
     assert set(np.unique(result.labels[body_mask(volume.hu, volume.spacing)])) <= set(range(1, 5))  # strict
+    assert result.record["scribbles"]["method"] == "propagate"
+
+
+def test_the_network_method_learns_structures_from_three_strokes_each(phantom):
+    volume, masks, strokes = phantom
+    result = segment(volume, settings(scribble_method="network"), scribbles=strokes)
+    scores = {name: iou(result.labels, value, masks[name]) for value, name in enumerate(strokes.names, start=1)}
+    # Measured 0.56 / 0.01 / 0.63 / 0.88: the kidney, 14 stroked voxels beside a liver of the same
+    # density, is lost: see the README's scribbles section.
+    assert scores["liver"] > 0.4 and scores["bone"] > 0.45 and scores[OTHER] > 0.6
+    assert set(np.unique(result.labels[body_mask(volume.hu, volume.spacing)])) <= set(range(1, 5))
+
+
+def test_propagation_follows_hu_edges_and_the_partition_and_labels_unreached_pieces_by_look():
+    from UnsupervisedCTSegLib.engine.propagation import propagate
+    hu = np.zeros((3, 20, 40), np.float32)
+    strokes = np.zeros(hu.shape, np.uint16)
+    strokes[1, 10, 2:4], strokes[1, 10, 24:26] = 1, 2  # one stroke far left, one at x = 24, of equal HU
+    partition = np.where(np.arange(40) < 20, 1, 2)[None, None].repeat(3, 0).repeat(20, 1)
+    body = np.ones(hu.shape, bool)
+    body[:, :, 28:30] = False  # x = 30.. is a piece of its own
+    nearest = propagate(hu, strokes, 2, partition, body)
+    assert (nearest[:, :, 28:30] == -1).all()
+    # The same HU everywhere: the two structures meet at the partition's boundary (x = 20), not
+    # midway between the strokes (x = 13) as Grow from seeds would have them.
+    assert (nearest[:, :, :20] == 0).all() and (nearest[:, :, 20:28] == 1).all()
+    hu[:, :, 30:] = 300.0
+    hu[strokes == 2] = 300.0  # structure 2 is the dense one
+    nearest = propagate(hu, strokes, 2, partition, body)
+    assert (nearest[:, :, 30:] == 1).all()  # no stroke reaches the piece: the structure it looks like
+    assert (nearest[strokes > 0] == strokes[strokes > 0] - 1).all()
 
 
 def test_same_seed_same_labels_and_stroked_voxels_keep_their_structure(phantom):
@@ -70,18 +101,34 @@ def test_open_output_keeps_unlike_voxels_as_hu_named_labels_after_the_structures
     assert int(result.labels.max()) == strokes.count + len(extra)
 
 
-def test_a_rerun_on_the_same_ct_and_structures_starts_from_the_weights_and_trains_a_third(phantom):
+def test_a_rerun_reuses_the_partition_whatever_the_strokes(phantom):
     volume, _, strokes = phantom
     first = segment(volume, settings(iterations=12), scribbles=strokes)
     more = strokes.labels.copy()
     more[6][strokes.labels[3] > 0] = strokes.labels[3][strokes.labels[3] > 0]  # the same strokes on another slice
-    rerun = segment(volume, settings(iterations=12), scribbles=make_strokes(more, strokes.names),
+    rerun = segment(volume, settings(iterations=12), scribbles=make_strokes(more, ("a", "b", "c", "d")),
                     resume=first.checkpoint)
-    assert rerun.record["scribbles"]["resumed_from_previous_weights"]
+    assert rerun.record["scribbles"]["resumed_from_previous_run"] and rerun.record["iterations_run"] == 0
+    assert np.array_equal(rerun.checkpoint.state["partition"], first.checkpoint.state["partition"])
+    same = segment(volume, settings(iterations=12), scribbles=strokes, resume=first.checkpoint)
+    assert np.array_equal(same.labels, first.labels)
+    other = segment(volume, settings(iterations=12, mu=2.0), scribbles=strokes, resume=first.checkpoint)
+    assert not other.record["scribbles"]["resumed_from_previous_run"] and other.record["iterations_run"] > 0
+
+
+def test_a_network_rerun_on_the_same_ct_and_structures_starts_from_the_weights_and_trains_a_third(phantom):
+    volume, _, strokes = phantom
+    first = segment(volume, settings(iterations=12, scribble_method="network"), scribbles=strokes)
+    more = strokes.labels.copy()
+    more[6][strokes.labels[3] > 0] = strokes.labels[3][strokes.labels[3] > 0]  # the same strokes on another slice
+    rerun = segment(volume, settings(iterations=12, scribble_method="network"),
+                    scribbles=make_strokes(more, strokes.names), resume=first.checkpoint)
+    assert rerun.record["scribbles"]["resumed_from_previous_run"]
     assert rerun.record["iterations_run"] == int(np.ceil(12 * RERUN_SHARE))
     renamed = make_strokes(strokes.labels, ("a", "b", "c", "d"))
-    other = segment(volume, settings(iterations=12), scribbles=renamed, resume=first.checkpoint)
-    assert not other.record["scribbles"]["resumed_from_previous_weights"]
+    other = segment(volume, settings(iterations=12, scribble_method="network"), scribbles=renamed,
+                    resume=first.checkpoint)
+    assert not other.record["scribbles"]["resumed_from_previous_run"]
     assert other.record["iterations_run"] == 12
 
 
@@ -106,7 +153,7 @@ def test_unusable_strokes_are_refused_with_the_fix(phantom, labels, message):
 def test_settings_that_cannot_learn_from_strokes_are_refused(phantom, overrides, message):
     volume, _, strokes = phantom
     with pytest.raises(InputError, match=message):
-        segment(volume, settings(**overrides), scribbles=strokes)
+        segment(volume, settings(scribble_method="network", **overrides), scribbles=strokes)
 
 
 def test_the_stroke_simulator_is_deterministic_for_a_seed(phantom):
@@ -137,7 +184,7 @@ def test_cli_reads_a_seg_nrrd_and_keeps_names_colours_and_values(tmp_path, phant
     assert (tmp_path / "out" / "labels.weights.pt").is_file()
     assert main(["segment", str(ct), "-o", str(out), "--scribbles", str(painted), "-T", "8", "-p", "16",
                  "--quiet", "--device", "cpu"]) == 0
-    assert json.loads(out.with_suffix(".json").read_text())["scribbles"]["resumed_from_previous_weights"]
+    assert json.loads(out.with_suffix(".json").read_text())["scribbles"]["resumed_from_previous_run"]
 
 
 def test_cli_refuses_strokes_on_another_grid_and_writes_nothing(tmp_path, phantom, capsys):
@@ -149,3 +196,17 @@ def test_cli_refuses_strokes_on_another_grid_and_writes_nothing(tmp_path, phanto
     assert main(["segment", str(ct), "-o", str(out), "--scribbles", str(wrong), "--quiet"]) == 2
     assert "voxels" in capsys.readouterr().err
     assert not out.parent.exists() or not any(out.parent.iterdir())
+
+
+def test_a_large_volume_is_propagated_on_a_coarser_grid_without_losing_a_stroke(phantom, monkeypatch):
+    from UnsupervisedCTSegLib.engine import propagation
+    volume, masks, strokes = phantom
+    body = body_mask(volume.hu, volume.spacing)
+    partition = segment(volume, settings(iterations=10)).labels
+    fine = propagation.propagate(volume.hu, strokes.labels, strokes.count, partition, body)
+    monkeypatch.setattr(propagation, "MAX_GRAPH_VOXELS", np.count_nonzero(body) // 5)
+    coarse = propagation.propagate(volume.hu, strokes.labels, strokes.count, partition, body)
+    assert propagation._coarsening(body)[1] > 1
+    assert (coarse[body] >= 0).all() and (coarse[~body] == -1).all()
+    assert np.array_equal(coarse[strokes.labels > 0], strokes.labels[strokes.labels > 0] - 1)
+    assert np.mean(coarse[body] == fine[body]) > 0.85

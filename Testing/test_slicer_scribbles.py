@@ -71,7 +71,7 @@ def test_a_scribble_run_gives_whole_segments_named_as_the_strokes_and_a_rerun_st
     rerun = logic.startRun(volume, SETTINGS, strokes=read, weights=weights)
     wait(rerun)
     assert rerun.error is None, rerun.details
-    assert rerun.result.record["scribbles"]["resumed_from_previous_weights"]
+    assert rerun.result.record["scribbles"]["resumed_from_previous_run"]
 
 
 def test_a_cancelled_scribble_run_leaves_the_scene_and_the_weights_as_they_were(scene, logic, painted, tmp_path):
@@ -95,12 +95,37 @@ def test_one_segment_is_not_enough(scene, logic, painted):
         logic.strokesFromSegmentation(strokesNode, volumeNode)
 
 
-def test_the_panel_takes_the_strokes_with_the_volume_and_refuses_to_overwrite_them(scene, logic, painted):
+def test_the_panel_takes_the_strokes_with_the_volume(scene, logic, painted):
     from UnsupervisedCTSegLib.slicer import panelrun
 
     volumeNode, strokesNode, strokes = painted
-    volume, read, weights = panelrun.runInputs(logic, volumeNode, False, scene, scribblesNode=strokesNode)
+    volume, read, weights = panelrun.runInputs(logic, volumeNode, False, scene, scribblesNode=strokesNode,
+                                               outputNode=strokesNode)
     assert np.array_equal(read.labels, strokes.labels) and weights.name.endswith(".weights.pt")
-    with pytest.raises(InputError, match="choose another output segmentation"):
-        panelrun.runInputs(logic, volumeNode, False, scene, scribblesNode=strokesNode, outputNode=strokesNode)
     assert panelrun.runInputs(logic, volumeNode, False, scene)[1:] == (None, None)
+
+
+def test_replacing_the_strokes_segmentation_keeps_the_strokes_as_a_copy(scene, logic, painted):
+    from UnsupervisedCTSegLib.slicer import panelrun
+
+    volumeNode, strokesNode, strokes = painted
+    volume = logic.volumeFromNode(volumeNode)
+    run = logic.startRun(volume, SETTINGS, strokes=logic.strokesFromSegmentation(strokesNode, volumeNode))
+    wait(run)
+    assert run.error is None, run.details
+    job = panelrun.RunJob.forRun(volumeNode, SETTINGS, False, strokesNode, scribblesNode=strokesNode)
+    nodes = scene.GetNumberOfNodes()
+    broken = Segmentation(run.result.labels[:1], run.result.tissues, {}, volume)  # labels off their grid
+    with pytest.raises(InputError):
+        panelrun.applyJob(logic, scene, job, broken)
+    assert scene.GetNumberOfNodes() == nodes  # a failed replacement leaves no copy behind
+    assert np.array_equal(logic.labelsFromSegmentation(strokesNode, volumeNode), strokes.labels)
+
+    applied = panelrun.applyJob(logic, scene, job, run.result)
+    assert applied.segmentationNode is strokesNode
+    assert np.array_equal(logic.labelsFromSegmentation(strokesNode, volumeNode), run.result.labels)
+    kept = applied.previousNode
+    assert kept is not None and kept is not strokesNode and kept.GetName() == "strokes strokes"
+    again = logic.strokesFromSegmentation(kept, volumeNode)
+    assert np.array_equal(again.labels, strokes.labels) and again.names == strokes.names
+    assert np.allclose(again.colors, COLOURS[:len(strokes.names)])

@@ -297,7 +297,7 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                                                               node.outputSegmentation)
             deviceName = texts.device_name(settings.device == "cpu", self._threads, _, self._lastDevice)
             job = panelrun.RunJob.forRun(volumeNode, settings, preview, node.outputSegmentation,
-                                         node.createLabelmap, deviceName)
+                                         node.createLabelmap, deviceName, node.scribbles)
             # A child process runs the engine on the copied voxels; the scene is changed in _finish.
             self._run = self.logic.startRun(volume, settings, context=job, threads=self._threads, estimate=not preview,
                                             strokes=strokes, weights=weights)  # a preview: no timing first
@@ -347,6 +347,8 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 applied = panelrun.applyJob(self.logic, slicer.mrmlScene, job, run.result, _)
                 if not job.preview and self._parameterNode:
                     self._parameterNode.outputSegmentation = applied.segmentationNode  # the next run replaces it
+                    if applied.previousNode is not None:  # the strokes were replaced: more strokes go to their copy
+                        self._parameterNode.scribbles = applied.previousNode
                 self._showResult(job.volumeNode, applied, job.preview)
                 self.ui.statusLabel.text = outcome.status
             if outcome.device and job.settings.device != "cpu":

@@ -8,7 +8,9 @@ lung where present) and "other body", evaluation/strokes.py draws one straight s
 thick through the structure's interior on k axial slices spread over its extent (stroke seed 0).
 On exactly those strokes, inside the same body mask, it runs:
 - ours: segment(..., scribbles=strokes), strict output, seeds as given (IoU and time from the first;
-  run-to-run agreement = share of body voxels with the same label in every pair of seeds);
+  run-to-run agreement = share of body voxels with the same label in every pair of seeds), with the
+  default method (the strokes propagated over the unsupervised partition) and with the TIP 2020
+  scribble loss (scribble_method network);
 - Grow from seeds: Slicer's own engine, vtkImageGrowCutSegment, on the HU with the body mask;
 - random walker: scikit-image's random_walker on the soft-tissue-windowed HU, outside the body inactive.
 Then the same on the 3-slice DICOM CT with liver and spine. One markdown table per k. With
@@ -109,15 +111,19 @@ def picture(path: Path, volume, strokes, ours: np.ndarray, grown: np.ndarray) ->
 def compare(title, volume, masks, body, k, seeds, settings, picture_path=None):
     strokes = simulate_strokes(masks, k, seed=0)
     names = strokes.names
-    rows = {}
-    runs = []
-    for seed in seeds:
-        began = time.perf_counter()
-        result = segment(volume, Settings(**{**settings, "seed": seed}), scribbles=strokes)
-        runs.append(result.labels)
-        if len(runs) == 1:
-            seconds = time.perf_counter() - began
-    rows["ours"] = (ious(runs[0], masks, names), seconds, agreement(runs, body))
+    rows, first = {}, {}
+    for method, row in (("propagate", "ours"), ("network", "ours, TIP 2020 scribble loss")):
+        runs = []
+        for seed in seeds:
+            began = time.perf_counter()
+            result = segment(volume, Settings(**{"scribble_method": method, **settings, "seed": seed}),
+                             scribbles=strokes)
+            runs.append(result.labels)
+            if len(runs) == 1:
+                seconds = time.perf_counter() - began
+        rows[row] = (ious(runs[0], masks, names), seconds, agreement(runs, body))
+        first[method] = runs[0]
+    ours = first["propagate"]
     grown = None
     for method, run in (("Grow from seeds", grow_from_seeds), ("random walker", random_walk)):
         began = time.perf_counter()
@@ -125,7 +131,7 @@ def compare(title, volume, masks, body, k, seeds, settings, picture_path=None):
         rows[method] = (ious(labels, masks, names), time.perf_counter() - began, None)
         grown = labels if grown is None else grown
     if picture_path:
-        picture(picture_path, volume, strokes, runs[0], grown)
+        picture(picture_path, volume, strokes, ours, grown)
     print(f"\n{title}, k = {k} stroked slices per structure ({np.count_nonzero(strokes.labels)} stroked voxels)\n")
     print("| method | " + " | ".join(names) + " | mean IoU | seconds | run-to-run agreement |")
     print("|---" + "|---:" * (len(names) + 3) + "|")
@@ -133,7 +139,7 @@ def compare(title, volume, masks, body, k, seeds, settings, picture_path=None):
         cells = [f"{scores[n]:.2f}" for n in names] + [f"{np.mean(list(scores.values())):.3f}", f"{seconds:.1f}",
                                                      "" if agree is None else f"{agree:.3f}"]
         print(f"| {method} | " + " | ".join(cells) + " |", flush=True)
-    return strokes, runs[0]
+    return strokes, ours
 
 
 def main():

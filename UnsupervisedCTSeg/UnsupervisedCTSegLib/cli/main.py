@@ -43,9 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's choice, the cores)")
     seg.add_argument("--scribbles", metavar="STROKES", help="a labelmap (1..n = structures, 0 = unpainted) or a "
                      ".seg.nrrd whose segments hold a few strokes each, on the CT's grid: label every voxel in the "
-                     "body as one of those structures (see --scribble-output, --psi); the network's weights are "
-                     "kept beside the output, and a rerun with more strokes on the same CT and structures starts "
-                     "from them")
+                     "body as one of those structures (see --scribble-method, --scribble-output); what a rerun "
+                     "needs (the partition, or the network's weights) is kept beside the output, and a rerun with "
+                     "more strokes on the same CT starts from it")
 
     demo = sub.add_parser("demo", help="segment the built-in phantom and score it against its truth")
     demo.add_argument("-o", "--output", default="ctseg-demo", help="folder for all outputs (default ./ctseg-demo)")

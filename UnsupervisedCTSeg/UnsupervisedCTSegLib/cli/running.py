@@ -72,8 +72,8 @@ def run_segmentation(volume, settings: Settings, output, reporter, estimate: boo
     """Segment `volume` and write its outputs (those of `kinds`, default all) as the command's last
     step (see stops.commit); `reporter` shows the estimate, the progress and the result.
 
-    With `strokes` (engine.scribbles.Strokes) the run learns from them, starts from the weights a
-    previous scribble run left beside `output` when they fit, and leaves its own there.
+    With `strokes` (engine.scribbles.Strokes) the run labels the structures, starts from the checkpoint
+    (partition or weights) a previous scribble run left beside `output` when it fits, and leaves its own there.
     The caller has checked that the output place can be written (outputs.check_outputs).
     """
     from ..engine.run import segment

@@ -20,6 +20,7 @@ from .errors import Cancelled, InputError
 from .kmeans import assign, kmeans
 from .memory import reuse_freed_memory
 from .position import place_names
+from .propagation import propagate
 from .regions import split_regions
 from .results import Progress, Segmentation
 from .scribbles import RERUN_SHARE, Checkpoint, Strokes, make_strokes, run_fingerprint, structure_labels
@@ -41,10 +42,12 @@ def segment(volume: Volume, settings: Optional[Settings] = None,
     threading.Event or a callable returning True to stop, checked at least once per iteration:
     cancelling raises Cancelled and returns nothing.
 
-    `scribbles` (Strokes, or an integer array on the CT's grid: 0 unpainted, 1..n structures) turns
-    the run into the TIP 2020 scribble mode (scribbles.py): labels 1..n are the structures. `resume`,
-    a previous scribble run's Segmentation.checkpoint, starts from its weights and trains a third of
-    T when it was made on the same CT, structures and network shape; otherwise it is ignored.
+    `scribbles` (Strokes, or an integer array on the CT's grid: 0 unpainted, 1..n structures) makes
+    labels 1..n the user's structures: by default the strokes spread over this run's own partition
+    (propagation.py); with scribble_method "network", the TIP 2020 scribble loss (scribbles.py).
+    `resume`, a previous scribble run's Segmentation.checkpoint, is used when it matches
+    (scribbles.run_fingerprint): propagate reuses its partition and only propagates, network starts
+    from its weights and trains a third of T; otherwise it is ignored.
     """
     settings = (settings or Settings()).validate()
     if not isinstance(volume, Volume):
@@ -77,22 +80,26 @@ def check_scribble_settings(scribbles, volume: Volume, settings: Settings) -> St
     fixes = []
     if volume.colour is not None:
         fixes.append("give a CT (photographs are not supported with scribbles)")
-    if settings.variant == "kmeans":
-        fixes.append("choose a network variant (k-means has nothing to learn from strokes)")
-    if settings.mode != "volume":
-        fixes.append("use mode volume (one network for the series learns from strokes on any slice)")
-    if settings.scribble_output == "open" and settings.q <= strokes.count:
-        fixes.append(f"raise q (classes) above the {strokes.count} structures, or use the strict output")
+    if settings.scribble_method == "network":  # the partition of method propagate can come from any run
+        if settings.variant == "kmeans":
+            fixes.append("choose a network variant (k-means has nothing to learn from strokes)")
+        if settings.mode != "volume":
+            fixes.append("use mode volume (one network for the series learns from strokes on any slice)")
+        if settings.scribble_output == "open" and settings.q <= strokes.count:
+            fixes.append(f"raise q (classes) above the {strokes.count} structures, or use the strict output")
     if fixes:
         raise InputError("scribbles cannot be used with these settings: " + "; ".join(fixes))
     return strokes
 
 
 def _scribble_run(volume: Volume, settings: Settings, strokes: Strokes, resume, device, progress, cancel):
-    """segment() with strokes: body mask, training with the scribble term, the structures' labels."""
+    """segment() with strokes, method network: body mask, training with the scribble term, the
+    structures' labels."""
+    if settings.scribble_method == "propagate":
+        return _propagated_run(volume, settings, strokes, resume, device, progress, cancel)
     started, report, rng, body = _begin(volume, settings, progress, cancel)
     fingerprint = run_fingerprint(volume, settings, strokes)
-    resumed = resume is not None and resume.fingerprint == fingerprint
+    resumed = resume is not None and resume.fingerprint == fingerprint and "partition" not in resume.state
     iterations = max(1, int(np.ceil(settings.iterations * RERUN_SHARE))) if resumed else settings.iterations
     try:
         clusters, trace, model = segment_series(
@@ -106,13 +113,60 @@ def _scribble_run(volume: Volume, settings: Settings, strokes: Strokes, resume, 
         labels, tissues = add_outside_segment(labels, tissues, volume.hu, body & (strokes.labels == 0))
     wall = time.perf_counter() - started
     record = runrecord.make_record(volume, settings, describe(device), trace, tissues, wall)
-    record["scribbles"] = {"structures": list(strokes.names), "stroked_voxels": int(np.count_nonzero(strokes.labels)),
-                           "output": settings.scribble_output, "resumed_from_previous_weights": resumed}
-    if resume is not None and not resumed:
-        record["scribbles"]["not_resumed"] = "the previous run was on another CT, structures or network shape"
+    record["scribbles"] = _scribble_record(settings, strokes, resume, resumed)
     report(1.0, len(trace.loss), len(tissues), trace.loss[-1] if trace.loss else 0.0, "done")
     state = {name: value.detach().cpu().clone() for name, value in model.state_dict().items()}
     return Segmentation(labels, tissues, record, volume, Checkpoint(state, fingerprint))
+
+
+def _propagated_run(volume: Volume, settings: Settings, strokes: Strokes, resume, device, progress, cancel):
+    """segment() with strokes, method propagate: the unsupervised run's partition (kept for a rerun,
+    which needs nothing else from it), then the strokes spread over it (propagation.py)."""
+    started = time.perf_counter()
+    fingerprint = run_fingerprint(volume, settings, strokes)
+    resumed = resume is not None and resume.fingerprint == fingerprint and "partition" in resume.state
+
+    def report(fraction, stage, labels=0):
+        if progress is not None:
+            progress(Progress(fraction, 0, labels, 0.0, stage, time.perf_counter() - started))
+
+    if resumed:
+        partition = resume.state["partition"].numpy()
+        record = runrecord.make_record(volume, settings, describe(device),
+                                       Trace(stop_reason="the previous run's partition, reused"), [], 0.0)
+    else:
+        def partitioning(p: Progress):  # the unsupervised run is the first 90% of the bar
+            if progress is not None:
+                progress(p._replace(fraction=0.9 * p.fraction, stage=f"partition: {p.stage}",
+                                    elapsed=time.perf_counter() - started))
+
+        unsupervised = _run(volume, replace(settings, outside_segment=False), device, partitioning, cancel)
+        partition, record = unsupervised.labels, unsupervised.record
+    body = partition > 0  # the unsupervised run labels the body (everything without a body mask) from 1
+    report(0.9, "propagating the strokes")
+    nearest = propagate(volume.hu, strokes.labels, strokes.count, partition, body, cancel)
+    check(cancel)
+    if settings.scribble_output == "open":  # partition labels no stroke reaches keep labels of their own
+        unstroked = body & ~np.isin(partition, partition[strokes.labels > 0])
+        nearest = np.where(unstroked, strokes.count + partition.astype(np.int32), nearest)
+    labels, tissues = structure_labels(nearest, strokes, settings, volume.hu, body)
+    if settings.body_mask and settings.outside_segment:
+        labels, tissues = add_outside_segment(labels, tissues, volume.hu, body & (strokes.labels == 0))
+    record.update(settings=settings.as_dict(), labels=[t.as_dict() for t in tissues],
+                  wall_seconds=round(time.perf_counter() - started, 3),
+                  scribbles=_scribble_record(settings, strokes, resume, resumed))
+    report(1.0, "done", len(tissues))
+    state = {"partition": torch.from_numpy(np.ascontiguousarray(partition, np.int32))}
+    return Segmentation(labels, tissues, record, volume, Checkpoint(state, fingerprint))
+
+
+def _scribble_record(settings: Settings, strokes: Strokes, resume, resumed: bool) -> dict:
+    record = {"structures": list(strokes.names), "stroked_voxels": int(np.count_nonzero(strokes.labels)),
+              "method": settings.scribble_method, "output": settings.scribble_output,
+              "resumed_from_previous_run": resumed}
+    if resume is not None and not resumed:
+        record["not_resumed"] = "the previous run was on another CT, or with other structures or settings"
+    return record
 
 
 def check_photo_settings(settings: Settings) -> None:

@@ -97,15 +97,25 @@ class Checkpoint:
     """A scribble run's trained weights and what they were trained on, so that a rerun with more strokes
     on the same CT and structures starts from them instead of from random weights."""
 
-    state: dict  # the network's state_dict
+    state: dict  # method network: the network's state_dict; propagate: {"partition": the partition's labels}
     fingerprint: str
 
 
+STROKE_ONLY_SETTINGS = ("psi", "scribble_output", "trust_scribbles", "outside_segment", "device")
+
+
 def run_fingerprint(volume, settings, strokes: Strokes) -> str:
-    """Same CT (shape, spacing, a sample of its voxels), same structures, same network shape."""
+    """What a rerun needs to match. Method network: the same CT (shape, spacing, a sample of its
+    voxels), structures and network shape, as it goes on training from the weights. Method propagate:
+    the same CT and every setting the unsupervised partition depends on, as it reuses the partition
+    whatever the strokes."""
     digest = hashlib.sha1()
     digest.update(repr((volume.shape, tuple(volume.spacing))).encode())
     digest.update(np.ascontiguousarray(volume.hu.reshape(-1)[::97]).tobytes())
+    if settings.scribble_method == "propagate":
+        kept = {k: v for k, v in settings.as_dict().items() if k not in STROKE_ONLY_SETTINGS}
+        digest.update(repr(sorted(kept.items())).encode())
+        return digest.hexdigest()[:20]
     shape = (settings.layers, settings.channels, settings.q, settings.windows, settings.z_context,
              bool(settings.position), settings.variant, settings.scribble_output)
     digest.update(repr(shape).encode())

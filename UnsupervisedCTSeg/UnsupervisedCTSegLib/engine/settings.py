@@ -18,6 +18,7 @@ from .windows import WINDOWS
 VARIANTS = ("proposed", "superpixel", "nobn", "kmeans")
 MODES = ("volume", "slice")
 SCRIBBLE_OUTPUTS = ("strict", "open")
+SCRIBBLE_METHODS = ("propagate", "network")  # how strokes become structures (run.py)
 SEED_MAX = 2 ** 31 - 1  # what torch, numpy and the panel's integer spin box all accept
 
 
@@ -128,16 +129,22 @@ class Settings:
     split_ml: float = knob(
         20.0, "organ split: the smallest part (millilitres) that gets a label of its own", minimum=0.1,
         maximum=1e5)
+    scribble_method: str = knob(
+        "propagate", "with scribbles: propagate: the strokes spread over the unsupervised run's own partition, "
+        "each step costing the HU change, a crossing of the partition and unlikeness to the structure's strokes "
+        "(propagation.py); network: the TIP 2020 scribble loss, the network learns the structures from the "
+        "strokes", choices=SCRIBBLE_METHODS)
     psi: float = knob(
-        1.0, "with scribbles: ψ, weight of the cross-entropy between the response at the stroked voxels and their "
-        "structure (the TIP 2020 scribble term); higher: the strokes outweigh the network's own grouping",
+        1.0, "with scribbles, method network: ψ, weight of the cross-entropy between the response at the stroked "
+        "voxels and their structure (the TIP 2020 scribble term); higher: the strokes outweigh the network's own "
+        "grouping",
         minimum=0.0, above=True, maximum=100.0, symbol="ψ")
     scribble_output: str = knob(
         "strict", "with scribbles: strict: every voxel in the body gets one of the structures, as Grow from seeds; "
         "open: voxels like no structure keep clusters of their own, numbered after the structures",
         choices=SCRIBBLE_OUTPUTS)
     trust_scribbles: int = knob(
-        1, "with scribbles: 1: stroked voxels keep their structure; 0: the network may relabel them",
+        1, "with scribbles: 1: stroked voxels keep their structure; 0: method network may relabel them",
         minimum=0, maximum=1)
     batch_slices: int = knob(4, "volume mode: axial slices per training mini-batch", minimum=1, maximum=1024)
     train_size: int = knob(

@@ -107,13 +107,13 @@ def write_outputs(labelmap_path, result, title: str = "", final: bool = False, k
 
 
 def checkpoint_path(labelmap_path) -> Path:
-    """Where a scribble run keeps its network's weights: beside the labelmap, `<stem>.weights.pt`."""
+    """Where a scribble run keeps its checkpoint (partition or weights): beside the labelmap, `<stem>.weights.pt`."""
     path = output_paths(labelmap_path, ("record",))["record"]
     return path.with_name(path.name[: -len(".json")] + ".weights.pt")
 
 
 def write_checkpoint(labelmap_path, checkpoint) -> Path:
-    """Save a scribble run's Checkpoint (weights and fingerprint) for the next rerun."""
+    """Save a scribble run's Checkpoint (partition or weights, and fingerprint) for the next rerun."""
     import torch
 
     path = checkpoint_path(labelmap_path)

@@ -66,7 +66,7 @@ class ChildRun:
         self._finished = False
         threads = threads or runThreads()
         self.folder = Path(tempfile.mkdtemp(prefix="UnsupervisedCTSeg-"))
-        self.weights = Path(weights) if weights else None  # a scribble run's network, kept for reruns
+        self.weights = Path(weights) if weights else None  # a scribble run's checkpoint, kept for reruns
         try:
             source = write_volume(self.folder / "input.nrrd", volume, compress=False)  # read back at once
             self.output = self.folder / "labels.nrrd"

@@ -59,6 +59,7 @@ class AppliedNodes:
     labelmapNode: object = None
     tableNode: object = None
     plotChartNode: object = None
+    previousNode: object = None  # applyResult(keepPreviousAs=...): the copy of the segments it replaced
 
 
 class UnsupervisedCTSegLogic:
@@ -148,7 +149,7 @@ class UnsupervisedCTSegLogic:
     # ------------------------------------------------------------------ output
 
     def applyResult(self, volumeNode, result, segmentationNode=None, createLabelmap=False,
-                    name=None) -> AppliedNodes:
+                    name=None, keepPreviousAs: str = "") -> AppliedNodes:
         """Put an engine result into the scene: the only method that changes the scene (GUI thread).
 
         One segment per tissue (name, colour, voxels exactly labels == tissue.label) on the result's
@@ -158,7 +159,9 @@ class UnsupervisedCTSegLogic:
         replaced, and the table, chart and labelmap it references are updated instead of new ones
         piling up. Outputs are placed under the input's parent transform. 3D surfaces are made for
         full runs only; an "outside body" segment is shown in the slice views only (in 3D it would
-        be a box hiding the body). If anything fails, the nodes created by this call are removed again.
+        be a box hiding the body). With `keepPreviousAs`, the reused node's segments are first copied
+        to a new, hidden segmentation of that name (a scribble run replacing its own strokes). If
+        anything fails, the nodes created by this call, the copy included, are removed again.
         """
         checkVolumeNode(volumeNode)
         labels = np.asarray(result.labels)
@@ -178,7 +181,14 @@ class UnsupervisedCTSegLogic:
 
         scene.StartState(scene.BatchProcessState)
         try:
-            segNode = segmentationNode
+            segNode, kept = segmentationNode, None
+            if segNode is not None and keepPreviousAs:
+                kept = addNode("vtkMRMLSegmentationNode", keepPreviousAs)
+                kept.GetSegmentation().DeepCopy(segNode.GetSegmentation())
+                kept.CreateDefaultDisplayNodes()
+                created.append(kept.GetDisplayNode())
+                kept.GetDisplayNode().SetVisibility(False)
+                kept.SetAndObserveTransformNodeID(segNode.GetTransformNodeID())
             if segNode is None:
                 default = f"{inputName} segmentation" if fullGrid else f"{inputName} slice preview"
                 segNode = addNode("vtkMRMLSegmentationNode", name or default)
@@ -234,7 +244,7 @@ class UnsupervisedCTSegLogic:
             raise
         finally:
             scene.EndState(scene.BatchProcessState)
-        return AppliedNodes(segNode, labelmapNode, table, chart)
+        return AppliedNodes(segNode, labelmapNode, table, chart, kept)
 
     # ------------------------------------------------------------------ review
 

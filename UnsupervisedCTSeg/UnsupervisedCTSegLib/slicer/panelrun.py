@@ -55,13 +55,14 @@ class RunJob:
     device: str = ""  # where the run goes, for the status line
     estimate: Optional[float] = None  # seconds the child estimated for a CPU run, shown while it runs
     discard: bool = False  # set when the scene is closed under the run: nothing is applied
+    scribblesNode: object = None  # the strokes' segmentation; when it is also the output, a copy keeps them
 
     @classmethod
     def forRun(cls, volumeNode, settings: Settings, preview: bool, outputNode=None, createLabelmap=False,
-               device: str = "") -> "RunJob":
+               device: str = "", scribblesNode=None) -> "RunJob":
         """A preview never writes to the output segmentation nor makes a labelmap."""
         return cls(volumeNode, settings, preview, None if preview else outputNode,
-                   False if preview else bool(createLabelmap), device)
+                   False if preview else bool(createLabelmap), device, scribblesNode=scribblesNode)
 
 
 def previewName(volumeName: str, tr=_untranslated) -> str:
@@ -79,7 +80,9 @@ def applyJob(logic, scene, job: RunJob, result, tr=_untranslated):
 
     A preview replaces the segments of "<input> preview" (made the first time). A whole-volume run
     writes to the job's output segmentation, or a new one when there is none or it was removed
-    during the run, and hides the preview, which it supersedes.
+    during the run, and hides the preview, which it supersedes. When that output is the strokes'
+    own segmentation, its segments are first copied to "<name> strokes", so the strokes are never
+    lost (the copy is removed again if the result cannot be applied).
     """
     volumeNode = job.volumeNode
     previewNode = findPreviewNode(scene, volumeNode, tr)
@@ -89,7 +92,10 @@ def applyJob(logic, scene, job: RunJob, result, tr=_untranslated):
     outputNode = job.outputNode
     if outputNode is not None and not scene.IsNodePresent(outputNode):
         outputNode = None
-    applied = logic.applyResult(volumeNode, result, segmentationNode=outputNode, createLabelmap=job.createLabelmap)
+    replacing = outputNode is not None and outputNode is job.scribblesNode  # the strokes' own segmentation
+    applied = logic.applyResult(volumeNode, result, segmentationNode=outputNode, createLabelmap=job.createLabelmap,
+                                keepPreviousAs=tr("{name} strokes").format(name=outputNode.GetName()) if replacing
+                                else "")
     if previewNode is not None and previewNode.GetDisplayNode() is not None:
         previewNode.GetDisplayNode().SetVisibility(False)
     return applied
@@ -113,7 +119,8 @@ def runInputs(logic, volumeNode, preview: bool, scene, layoutManager=None, tr=_u
     """(volume, strokes, weights file) of a run, copied out of the scene: the volume is the axial slice
     the Red view shows for a preview, else the whole volume; with a segmentation of strokes, the
     strokes on the same grid (a preview's slice of them: every structure needs a stroke on that
-    slice) and where the run keeps its network for the next rerun with more strokes."""
+    slice) and where the run keeps its checkpoint (partition or weights) for the next rerun with more
+    strokes. The output may be the strokes' own segmentation: applyJob then keeps a copy of them."""
     if preview:
         index = logic.sliceIndexFromRAS(volumeNode, redSliceCenterRAS(scene, layoutManager, tr))
         volume = logic.axialSliceVolume(volumeNode, index)
@@ -121,9 +128,6 @@ def runInputs(logic, volumeNode, preview: bool, scene, layoutManager=None, tr=_u
         index, volume = None, logic.volumeFromNode(volumeNode)
     if scribblesNode is None:
         return volume, None, None
-    if outputNode is not None and outputNode is scribblesNode:
-        raise InputError(tr("The output segmentation is the one holding the strokes, which the result would "
-                            "replace: choose another output segmentation, or 'Create new segmentation'."))
     strokes = logic.strokesFromSegmentation(scribblesNode, volumeNode)
     if preview:
         strokes = make_strokes(strokes.labels[index:index + 1], strokes.names, strokes.colors, strokes.terminologies)

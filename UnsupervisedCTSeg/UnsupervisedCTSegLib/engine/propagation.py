@@ -1,0 +1,129 @@
+"""Strokes spread over the network's own partition: the default scribble method.
+
+Grow from seeds spreads each stroke along the cheapest path, where a step costs the HU difference
+between neighbours, so it leaks wherever two organs meet at the same HU (liver into spleen, muscle
+into kidney). The unsupervised run already parts such organs (the organ split, regions.py), so here
+a step also costs PARTITION_STEP_HU where it crosses from one of its labels into another, and
+entering a voxel costs how unlike the structure's stroked voxels it looks (-log of the structure's
+share of a Gaussian HU model fitted to each structure's strokes). Each structure gets its own
+shortest-path distance from its strokes over the 26-connected body; a voxel takes the nearest.
+A body piece that no stroke reaches takes the structure its HU resembles most.
+
+Large volumes are propagated on a grid coarsened in-plane (and then in z) to at most
+MAX_GRAPH_VOXELS and carried back by nearest neighbour; stroked voxels are never coarsened away.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from scipy import ndimage, sparse
+from scipy.sparse import csgraph
+
+PARTITION_STEP_HU = 100.0  # cost of stepping across a boundary of the unsupervised partition, in HU
+APPEARANCE_WEIGHT = 1.0  # HU-equivalent cost per nat of "does not look like this structure"
+MIN_SD_HU = 20.0  # floor of a structure's HU spread: a few stroked voxels understate it
+MAX_GRAPH_VOXELS = 1_000_000  # body voxels in the graph; above this the grid is coarsened
+_OFFSETS = [o for o in itertools.product((-1, 0, 1), repeat=3) if o > (0, 0, 0)]  # each neighbour pair once
+
+
+def propagate(hu: np.ndarray, strokes: np.ndarray, count: int, partition: np.ndarray, body: np.ndarray,
+              cancel=None) -> np.ndarray:
+    """Structure index (0..count-1) per voxel of `body`, -1 outside it; `strokes` holds 1..count
+    where painted (0 elsewhere), `partition` the unsupervised labels (any integers; only where they
+    change matters). `cancel` (callable) is checked between structures."""
+    hu = np.asarray(hu, np.float32)
+    model = _appearance(hu, strokes, count)
+    box = _box(body | (strokes > 0))
+    step = _coarsening(body[box])
+    coarse = tuple(slice(None, None, s) for s in step)
+    widened = ndimage.maximum_filter(strokes[box], size=step) if max(step) > 1 else strokes[box]  # keep every stroke
+    inside = body[box][coarse] | (widened[coarse] > 0)
+    nearest = _nearest_structure(hu[box][coarse], widened[coarse], partition[box][coarse], inside, count, model,
+                                 cancel)
+    result = np.full(hu.shape, -1, np.int32)
+    full = np.full(body[box].shape, -1, np.int32)
+    for axis, s in enumerate(step):
+        nearest = np.repeat(nearest, s, axis=axis)
+    full[...] = nearest[tuple(slice(0, n) for n in full.shape)]
+    missing = body[box] & (full < 0)
+    if missing.any():  # voxels the coarse grid left out: the nearest labelled one
+        index = ndimage.distance_transform_edt(full < 0, return_distances=False, return_indices=True)
+        full[missing] = full[tuple(i[missing] for i in index)]
+    result[box] = np.where(body[box], full, -1)
+    stroked = strokes > 0
+    result[stroked & body] = strokes[stroked & body].astype(np.int32) - 1
+    return result
+
+
+def _appearance(hu: np.ndarray, strokes: np.ndarray, count: int) -> np.ndarray:
+    """(count, 2): each structure's mean and spread (floored) of HU over its strokes."""
+    model = np.empty((count, 2), np.float64)
+    for i in range(count):
+        values = hu[strokes == i + 1].astype(np.float64)
+        model[i] = values.mean(), max(values.std(), MIN_SD_HU)
+    return model
+
+
+def _unlikeness(values: np.ndarray, model: np.ndarray) -> np.ndarray:
+    """(count, len(values)): -log of each structure's posterior share under the Gaussian HU models."""
+    mean, sd = model[:, :1], model[:, 1:]
+    log_density = -0.5 * ((values[None].astype(np.float64) - mean) / sd) ** 2 - np.log(sd)
+    return -(log_density - np.logaddexp.reduce(log_density, axis=0, keepdims=True))
+
+
+def _box(mask: np.ndarray) -> tuple:
+    where = np.argwhere(mask)
+    low, high = where.min(axis=0), where.max(axis=0) + 1
+    return tuple(slice(int(a), int(b)) for a, b in zip(low, high))
+
+
+def _coarsening(body: np.ndarray) -> tuple:
+    """Strides (z, y, x) that bring the body's voxels under MAX_GRAPH_VOXELS: in-plane first, as
+    slices are finer than their spacing apart in a clinical CT."""
+    voxels = np.count_nonzero(body)
+    sz = sy = 1
+    while voxels / (sz * sy * sy) > MAX_GRAPH_VOXELS:
+        if sy < 4:
+            sy += 1
+        else:
+            sz += 1
+    return sz, sy, sy
+
+
+def _nearest_structure(hu, strokes, partition, inside, count, model, cancel) -> np.ndarray:
+    """The propagation proper on one grid: structure index per voxel of `inside`, -1 elsewhere."""
+    shape = hu.shape
+    index = np.full(shape, -1, np.int64)
+    index[inside] = np.arange(np.count_nonzero(inside))
+    rows, cols, costs = [], [], []
+    for offset in _OFFSETS:
+        a = tuple(slice(max(0, -d), n - max(0, d)) for d, n in zip(offset, shape))
+        b = tuple(slice(max(0, d), n + min(0, d)) for d, n in zip(offset, shape))
+        both = inside[a] & inside[b]
+        rows.append(index[a][both])
+        cols.append(index[b][both])
+        costs.append(np.abs(hu[a][both] - hu[b][both]) + PARTITION_STEP_HU * (partition[a][both] != partition[b][both]))
+    rows, cols, costs = np.concatenate(rows), np.concatenate(cols), np.concatenate(costs).astype(np.float64)
+    order = np.argsort(rows, kind="stable")
+    rows, cols, costs = rows[order], cols[order].astype(np.int32), costs[order]
+    nodes = int(index.max()) + 1
+    pointers = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=nodes)))).astype(np.int64)
+    unlike = _unlikeness(hu[inside], model)
+    seeds = strokes[inside]
+    distance = np.full((count, nodes), np.inf)
+    for i in range(count):
+        if cancel is not None and cancel():
+            break
+        sources = np.flatnonzero(seeds == i + 1)
+        if sources.size == 0:
+            continue
+        weights = costs + APPEARANCE_WEIGHT * 0.5 * (unlike[i][rows] + unlike[i][cols]) + 1e-3  # 0 means no edge
+        graph = sparse.csr_matrix((weights, cols, pointers), shape=(nodes, nodes))
+        distance[i] = csgraph.dijkstra(graph, directed=False, indices=sources, min_only=True)
+    nearest = distance.argmin(axis=0)
+    unreached = ~np.isfinite(distance.min(axis=0))
+    nearest[unreached] = unlike[:, unreached].argmin(axis=0)  # a piece no stroke reaches: the look-alike
+    out = np.full(shape, -1, np.int32)
+    out[inside] = nearest
+    return out
