@@ -20,6 +20,8 @@ import numpy as np
 from scipy import ndimage, sparse
 from scipy.sparse import csgraph
 
+from .tissues import label_statistics
+
 PARTITION_STEP_HU = 100.0  # cost of stepping across a boundary of the unsupervised partition, in HU
 APPEARANCE_WEIGHT = 1.0  # HU-equivalent cost per nat of "does not look like this structure"
 MIN_SD_HU = 20.0  # floor of a structure's HU spread: a few stroked voxels understate it
@@ -41,15 +43,14 @@ def propagate(hu: np.ndarray, strokes: np.ndarray, count: int, partition: np.nda
     inside = body[box][coarse] | (widened[coarse] > 0)
     nearest = _nearest_structure(hu[box][coarse], widened[coarse], partition[box][coarse], inside, count, model,
                                  cancel)
-    result = np.full(hu.shape, -1, np.int32)
-    full = np.full(body[box].shape, -1, np.int32)
     for axis, s in enumerate(step):
         nearest = np.repeat(nearest, s, axis=axis)
-    full[...] = nearest[tuple(slice(0, n) for n in full.shape)]
+    full = nearest[tuple(slice(0, n) for n in body[box].shape)]
     missing = body[box] & (full < 0)
     if missing.any():  # voxels the coarse grid left out: the nearest labelled one
         index = ndimage.distance_transform_edt(full < 0, return_distances=False, return_indices=True)
         full[missing] = full[tuple(i[missing] for i in index)]
+    result = np.full(hu.shape, -1, np.int32)
     result[box] = np.where(body[box], full, -1)
     stroked = strokes > 0
     result[stroked & body] = strokes[stroked & body].astype(np.int32) - 1
@@ -58,11 +59,8 @@ def propagate(hu: np.ndarray, strokes: np.ndarray, count: int, partition: np.nda
 
 def _appearance(hu: np.ndarray, strokes: np.ndarray, count: int) -> np.ndarray:
     """(count, 2): each structure's mean and spread (floored) of HU over its strokes."""
-    model = np.empty((count, 2), np.float64)
-    for i in range(count):
-        values = hu[strokes == i + 1].astype(np.float64)
-        model[i] = values.mean(), max(values.std(), MIN_SD_HU)
-    return model
+    _, means, sds = label_statistics(strokes, hu, count)
+    return np.column_stack([means[1:], np.maximum(sds[1:], MIN_SD_HU)])
 
 
 def _unlikeness(values: np.ndarray, model: np.ndarray) -> np.ndarray:

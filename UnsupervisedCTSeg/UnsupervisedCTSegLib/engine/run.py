@@ -66,7 +66,8 @@ def segment(volume: Volume, settings: Optional[Settings] = None,
     device = pick_device(settings.device)
     with reuse_freed_memory():  # page faults cost as much as the arithmetic otherwise
         if strokes is not None:
-            return _scribble_run(volume, settings, strokes, resume, device, progress, cancel)
+            scribble_run = _propagated_run if settings.scribble_method == "propagate" else _network_scribble_run
+            return scribble_run(volume, settings, strokes, resume, device, progress, cancel)
         return _run(volume, settings, device, progress, cancel)
 
 
@@ -92,11 +93,10 @@ def check_scribble_settings(scribbles, volume: Volume, settings: Settings) -> St
     return strokes
 
 
-def _scribble_run(volume: Volume, settings: Settings, strokes: Strokes, resume, device, progress, cancel):
+def _network_scribble_run(volume: Volume, settings: Settings, strokes: Strokes, resume, device, progress,
+                          cancel):
     """segment() with strokes, method network: body mask, training with the scribble term, the
     structures' labels."""
-    if settings.scribble_method == "propagate":
-        return _propagated_run(volume, settings, strokes, resume, device, progress, cancel)
     started, report, rng, body = _begin(volume, settings, progress, cancel)
     fingerprint = run_fingerprint(volume, settings, strokes)
     resumed = resume is not None and resume.fingerprint == fingerprint and "partition" not in resume.state
