@@ -226,6 +226,10 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._updateButtons()
         # The engine makes an "outside body" segment only from a body mask: no mask, nothing to switch.
         self.ui.outsideSegmentCheckBox.enabled = bool(node and node.bodyMask)
+        # The scribble settings matter only with strokes, and ψ only to the network method.
+        stroked = bool(node and node.scribbles)
+        self.ui.scribbleMethodComboBox.enabled = self.ui.scribbleOutputComboBox.enabled = stroked
+        self.ui.psiSpinBox.enabled = stroked and node.scribbleMethod == "network"
         if node:
             self.ui.deviceLabel.text = texts.device_description(node.forceCPU, self._threads, _, self._lastDevice)
 

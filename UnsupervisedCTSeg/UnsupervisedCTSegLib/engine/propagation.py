@@ -4,10 +4,12 @@ Grow from seeds spreads each stroke along the cheapest path, where a step costs 
 between neighbours, so it leaks wherever two organs meet at the same HU (liver into spleen, muscle
 into kidney). The unsupervised run already parts such organs (the organ split, regions.py), so here
 a step also costs PARTITION_STEP_HU where it crosses from one of its labels into another, and
-entering a voxel costs how unlike the structure's stroked voxels it looks (-log of the structure's
-share of a Gaussian HU model fitted to each structure's strokes). Each structure gets its own
+entering a voxel costs how unlike the structure's stroked voxels it looks: -log of the structure's
+share under Gaussian models, one per structure fitted to its strokes, of three local features (the HU
+lightly smoothed, the HU over a wider neighbourhood, and the local HU spread, which tells fat from
+bowel and marrow from muscle where the mean alone does not). Each structure gets its own
 shortest-path distance from its strokes over the 26-connected body; a voxel takes the nearest.
-A body piece that no stroke reaches takes the structure its HU resembles most.
+A body piece that no stroke reaches takes the structure it resembles most.
 
 Large volumes are propagated on a grid coarsened in-plane (and then in z) to at most
 MAX_GRAPH_VOXELS and carried back by nearest neighbour; stroked voxels are never coarsened away.
@@ -20,11 +22,11 @@ import numpy as np
 from scipy import ndimage, sparse
 from scipy.sparse import csgraph
 
-from .tissues import label_statistics
-
 PARTITION_STEP_HU = 100.0  # cost of stepping across a boundary of the unsupervised partition, in HU
-APPEARANCE_WEIGHT = 1.0  # HU-equivalent cost per nat of "does not look like this structure"
-MIN_SD_HU = 20.0  # floor of a structure's HU spread: a few stroked voxels understate it
+APPEARANCE_WEIGHT = 5.0  # HU-equivalent cost per nat of "does not look like this structure"
+FEATURE_SIGMAS = (0.7, 2.0)  # Gaussian smoothing (voxels) of the two HU features
+SPREAD_SIZE = 3  # the local HU spread is the standard deviation over this cube (voxels)
+FEATURE_FLOOR_HU = (20.0, 20.0, 10.0)  # added to each feature's spread: a few stroked voxels understate it
 MAX_GRAPH_VOXELS = 1_000_000  # body voxels in the graph; above this the grid is coarsened
 _OFFSETS = [o for o in itertools.product((-1, 0, 1), repeat=3) if o > (0, 0, 0)]  # each neighbour pair once
 
@@ -35,14 +37,12 @@ def propagate(hu: np.ndarray, strokes: np.ndarray, count: int, partition: np.nda
     where painted (0 elsewhere), `partition` the unsupervised labels (any integers; only where they
     change matters). `cancel` (callable) is checked between structures."""
     hu = np.asarray(hu, np.float32)
-    model = _appearance(hu, strokes, count)
     box = _box(body | (strokes > 0))
     step = _coarsening(body[box])
     coarse = tuple(slice(None, None, s) for s in step)
     widened = ndimage.maximum_filter(strokes[box], size=step) if max(step) > 1 else strokes[box]  # keep every stroke
     inside = body[box][coarse] | (widened[coarse] > 0)
-    nearest = _nearest_structure(hu[box][coarse], widened[coarse], partition[box][coarse], inside, count, model,
-                                 cancel)
+    nearest = _nearest_structure(hu[box][coarse], widened[coarse], partition[box][coarse], inside, count, cancel)
     for axis, s in enumerate(step):
         nearest = np.repeat(nearest, s, axis=axis)
     full = nearest[tuple(slice(0, n) for n in body[box].shape)]
@@ -57,16 +57,28 @@ def propagate(hu: np.ndarray, strokes: np.ndarray, count: int, partition: np.nda
     return result
 
 
-def _appearance(hu: np.ndarray, strokes: np.ndarray, count: int) -> np.ndarray:
-    """(count, 2): each structure's mean and spread (floored) of HU over its strokes."""
-    _, means, sds = label_statistics(strokes, hu, count)
-    return np.column_stack([means[1:], np.maximum(sds[1:], MIN_SD_HU)])
+def _features(hu: np.ndarray) -> np.ndarray:
+    """(voxels, 3) float64: the HU smoothed at each FEATURE_SIGMAS, and the local HU spread."""
+    mean = ndimage.uniform_filter(hu, SPREAD_SIZE)
+    spread = np.sqrt(np.maximum(ndimage.uniform_filter(hu * hu, SPREAD_SIZE) - mean * mean, 0.0))
+    smoothed = [ndimage.gaussian_filter(hu, sigma) for sigma in FEATURE_SIGMAS]
+    return np.stack([f.ravel() for f in (*smoothed, spread)], axis=1).astype(np.float64)
 
 
-def _unlikeness(values: np.ndarray, model: np.ndarray) -> np.ndarray:
-    """(count, len(values)): -log of each structure's posterior share under the Gaussian HU models."""
-    mean, sd = model[:, :1], model[:, 1:]
-    log_density = -0.5 * ((values[None].astype(np.float64) - mean) / sd) ** 2 - np.log(sd)
+def _unlikeness(features: np.ndarray, strokes: np.ndarray, count: int) -> np.ndarray:
+    """(count, voxels): -log of each structure's posterior share under Gaussian models of `features`
+    (voxels, F), each fitted to the voxels stroked as that structure (`strokes`, flat: 1..count)."""
+    floor = np.diag(np.square(FEATURE_FLOOR_HU))
+    log_density = np.zeros((count, len(features)))
+    for i in range(count):
+        own = features[strokes == i + 1]
+        if len(own) == 0:
+            log_density[i] = -np.inf
+            continue
+        covariance = (np.cov(own.T) if len(own) > 1 else 0.0) + floor
+        offset = features - own.mean(axis=0)
+        log_density[i] = -0.5 * (np.einsum("nj,jk,nk->n", offset, np.linalg.inv(covariance), offset)
+                                 + np.linalg.slogdet(covariance)[1])
     return -(log_density - np.logaddexp.reduce(log_density, axis=0, keepdims=True))
 
 
@@ -89,7 +101,7 @@ def _coarsening(body: np.ndarray) -> tuple:
     return sz, sy, sy
 
 
-def _nearest_structure(hu, strokes, partition, inside, count, model, cancel) -> np.ndarray:
+def _nearest_structure(hu, strokes, partition, inside, count, cancel) -> np.ndarray:
     """The propagation proper on one grid: structure index per voxel of `inside`, -1 elsewhere."""
     shape = hu.shape
     index = np.full(shape, -1, np.int64)
@@ -107,8 +119,8 @@ def _nearest_structure(hu, strokes, partition, inside, count, model, cancel) -> 
     rows, cols, costs = rows[order], cols[order].astype(np.int32), costs[order]
     nodes = int(index.max()) + 1
     pointers = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=nodes)))).astype(np.int64)
-    unlike = _unlikeness(hu[inside], model)
     seeds = strokes[inside]
+    unlike = _unlikeness(_features(hu)[inside.ravel()], seeds, count)
     distance = np.full((count, nodes), np.inf)
     for i in range(count):
         if cancel is not None and cancel():

@@ -133,16 +133,17 @@ class Settings:
         "propagate", "with scribbles: propagate: the strokes spread over the unsupervised run's own partition, "
         "each step costing the HU change, a crossing of the partition and unlikeness to the structure's strokes "
         "(propagation.py); network: the TIP 2020 scribble loss, the network learns the structures from the "
-        "strokes", choices=SCRIBBLE_METHODS)
+        "strokes", choices=SCRIBBLE_METHODS, panel="scribbleMethod", label="Scribble method", widget="QComboBox")
     psi: float = knob(
         1.0, "with scribbles, method network: ψ, weight of the cross-entropy between the response at the stroked "
         "voxels and their structure (the TIP 2020 scribble term); higher: the strokes outweigh the network's own "
         "grouping",
-        minimum=0.0, above=True, maximum=100.0, symbol="ψ")
+        minimum=0.0, above=True, maximum=100.0, symbol="ψ", panel="psi", label="ψ (stroke weight, network)",
+        widget="QDoubleSpinBox")
     scribble_output: str = knob(
         "strict", "with scribbles: strict: every voxel in the body gets one of the structures, as Grow from seeds; "
         "open: voxels like no structure keep clusters of their own, numbered after the structures",
-        choices=SCRIBBLE_OUTPUTS)
+        choices=SCRIBBLE_OUTPUTS, panel="scribbleOutput", label="Scribble output", widget="QComboBox")
     trust_scribbles: int = knob(
         1, "with scribbles: 1: stroked voxels keep their structure; 0: method network may relabel them",
         minimum=0, maximum=1)
