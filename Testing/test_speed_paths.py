@@ -6,11 +6,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from helpers import MODULE_DIR, fast_settings
 
 from UnsupervisedCTSegLib.engine.bodymask import body_mask
-from UnsupervisedCTSegLib.engine.device import prefer_passive_waiting
+from UnsupervisedCTSegLib.engine.device import others_computing, prefer_passive_waiting
 from UnsupervisedCTSegLib.engine.settings import Settings
 from UnsupervisedCTSegLib.engine.training import (build_model, label_slices, labelling_box, make_optimizer,
                                                   recalibrate_batchnorm)
@@ -60,14 +61,54 @@ def test_the_written_out_sgd_gives_torchs_weights_bit_for_bit():
         assert torch.equal(ours, theirs)
 
 
-def test_passive_waiting_is_asked_for_unless_the_user_chose_and_before_pytorch_loads():
-    environment = {}
-    prefer_passive_waiting(environment)
-    assert environment == {"OMP_WAIT_POLICY": "PASSIVE"}
+def test_passive_waiting_is_asked_for_when_others_compute_unless_the_user_chose():
+    for busy, expected in ((True, {"OMP_WAIT_POLICY": "PASSIVE"}), (None, {"OMP_WAIT_POLICY": "PASSIVE"}),
+                           (False, {})):
+        environment = {}
+        prefer_passive_waiting(environment, busy=lambda: busy)
+        assert environment == expected
     chosen = {"OMP_WAIT_POLICY": "ACTIVE"}
-    prefer_passive_waiting(chosen)
+    prefer_passive_waiting(chosen, busy=lambda: True)
     assert chosen == {"OMP_WAIT_POLICY": "ACTIVE"}
+
+
+def test_others_computing_counts_runnable_threads_less_this_processs_own(tmp_path):
+    stat, tasks = tmp_path / "stat", tmp_path / "task"
+
+    def machine(running: int, own_states: str) -> None:
+        stat.write_text(f"cpu  1 2 3 4\nprocs_running {running}\nprocs_blocked 0\n")
+        for old in tasks.glob("*/stat"):
+            old.unlink()
+        for number, state in enumerate(own_states):
+            (tasks / str(number)).mkdir(parents=True, exist_ok=True)
+            (tasks / str(number) / "stat").write_text(f"{number} (py (x)) {state} 1 2 3\n")
+
+    for running, own_states, expected in ((1, "R", False), (3, "RRR", False), (3, "RRS", True), (2, "S", True)):
+        machine(running, own_states)
+        assert others_computing(reads=3, gap=0, stat=str(stat), tasks=str(tasks)) is expected, (running, own_states)
+    assert others_computing(stat=str(tmp_path / "absent"), tasks=str(tasks)) is None
+    stat.write_text("cpu  1 2 3 4\n")
+    assert others_computing(reads=2, gap=0, stat=str(stat), tasks=str(tasks)) is None
+
+
+def test_others_computing_sees_a_busy_process(tmp_path):
+    if others_computing() is None:
+        pytest.skip("no /proc/stat on this system")
+    spinner = subprocess.Popen([sys.executable, "-c", "import sys\nprint(flush=True)\nwhile True: pass"],
+                               stdout=subprocess.PIPE)
+    try:
+        spinner.stdout.readline()
+        assert others_computing(reads=9)
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+@pytest.mark.parametrize("busy", [True, False])
+def test_the_command_line_decides_the_waiting_before_pytorch_loads(busy):
     probe = ("import os, sys\n"
+             "from UnsupervisedCTSegLib.engine import device\n"
+             f"device.others_computing = lambda: {busy}\n"
              "from UnsupervisedCTSegLib.cli import main\n"
              "seen = []\n"
              "main.main = lambda argv=None: seen.append((os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)) or 0\n"
@@ -76,7 +117,7 @@ def test_passive_waiting_is_asked_for_unless_the_user_chose_and_before_pytorch_l
     environment = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     environment["PYTHONPATH"] = str(MODULE_DIR)
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=environment)
-    assert done.stdout.strip() == "[('PASSIVE', False)]", done.stderr
+    assert done.stdout.strip() == f"[({'PASSIVE' if busy else None!r}, False)]", done.stderr
 
 
 def test_the_gpu_benchmark_runs_on_a_tiny_cpu_case():

@@ -9,23 +9,57 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import time
 
 from .errors import InputError
 
 DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
-def prefer_passive_waiting(environment=os.environ) -> None:
-    """Let PyTorch's OpenMP threads sleep, not spin, while they wait for work, unless the user chose.
+def prefer_passive_waiting(environment=os.environ, busy=None) -> None:
+    """Let PyTorch's OpenMP threads sleep, not spin, while they wait for work, when something else
+    computes on this machine as the run starts, unless the user chose.
 
     Must run before PyTorch is imported (OpenMP reads it once, when it loads): the command line does
     it first thing. With another process computing on the same cores, spinning threads of the two
     processes keep taking the cores from each other: on a 2-core CPU a one-slice run with a PyTorch
     process multiplying matrices beside it took 4.7x its idle time, the shared CT 3.3x; with passive
-    waiting 1.7x and 1.9x, for 6 to 8% more time when nothing else runs (benchmarks/contention.py).
+    waiting 1.7x and 1.9x. On an idle machine passive waiting costs 6 to 8% (benchmarks/contention.py),
+    so it is asked for only when `busy()` (default: others_computing) does not say False. What
+    cannot be seen is a process that starts computing after the run began.
     The thread count needs no help: PyTorch already takes it from the cores the process may use.
     """
-    environment.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if "OMP_WAIT_POLICY" not in environment and (busy or others_computing)() is not False:
+        environment["OMP_WAIT_POLICY"] = "PASSIVE"
+
+
+def others_computing(reads: int = 5, gap: float = 0.002, stat: str = "/proc/stat", tasks: str = "/proc/self/task"):
+    """Whether threads of other processes are runnable now: the kernel's count of runnable threads
+    (procs_running) less this process's own (numpy's BLAS threads still spin for a moment after its
+    import), the median of a few reads milliseconds apart, at least one. None where the counts
+    cannot be read (not Linux). About 10 ms."""
+    others = []
+    try:
+        for _ in range(reads):
+            with open(stat) as lines:
+                running = [int(line.split()[1]) for line in lines if line.startswith("procs_running ")]
+            if not running:
+                return None
+            others.append(running[0] - sum(_thread_state(os.path.join(tasks, task, "stat")) == "R"
+                                           for task in os.listdir(tasks)))
+            time.sleep(gap)
+    except (OSError, ValueError, IndexError):
+        return None
+    return sorted(others)[len(others) // 2] >= 1
+
+
+def _thread_state(path: str) -> str:
+    """A thread's state letter (R: running or runnable) from its /proc stat line; "" if it has ended."""
+    try:
+        with open(path) as line:
+            return line.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return ""
 
 
 def check_device_name(requested: str) -> str:
