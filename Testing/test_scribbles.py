@@ -8,7 +8,7 @@ from UnsupervisedCTSegLib.cli.main import main
 from UnsupervisedCTSegLib.engine.bodymask import body_mask
 from UnsupervisedCTSegLib.engine.errors import InputError
 from UnsupervisedCTSegLib.engine.run import segment
-from UnsupervisedCTSegLib.engine.scribbles import RERUN_SHARE, make_strokes
+from UnsupervisedCTSegLib.engine.scribbles import RERUN_SHARE, make_strokes, structure_labels
 from UnsupervisedCTSegLib.engine.settings import Settings
 from UnsupervisedCTSegLib.engine.tissues import Tissue
 from UnsupervisedCTSegLib.evaluation.strokes import OTHER, simulate_strokes, structure_masks
@@ -99,6 +99,21 @@ def test_open_output_keeps_unlike_voxels_as_hu_named_labels_after_the_structures
     assert extra and all(t.name.split(" ")[0] in ("air", "lung", "lung/fat", "fat", "fluid", "soft", "enhanced",
                                                   "contrast/cancellous", "bone") for t in extra)
     assert int(result.labels.max()) == strokes.count + len(extra)
+
+
+def test_open_output_never_names_an_extra_label_as_a_structure():
+    hu = np.full((1, 8, 8), 40.0, np.float32)
+    hu[0, :, 4:] = -100.0  # fat on the right
+    clusters = np.zeros(hu.shape, np.int64)
+    clusters[0, :, 4:] = 2  # not a structure: an extra label of fat
+    clusters[0, :4, :4] = 1
+    names = ("fat", "muscle")  # the user called the left half's top "fat"
+    strokes = make_strokes(np.where(hu > 0, clusters + 1, 0).astype(np.uint16), names)  # the left half stroked
+    plain = Settings(scribble_output="open")
+    _, tissues = structure_labels(clusters, strokes, plain, hu, None)
+    assert [t.name for t in tissues] == ["fat", "muscle", "fat (not stroked)"]
+    _, tissues = structure_labels(clusters, make_strokes(strokes.labels, ("liver", "muscle")), plain, hu, None)
+    assert [t.name for t in tissues] == ["liver", "muscle", "fat"]
 
 
 def test_a_rerun_reuses_the_partition_whatever_the_strokes(phantom):

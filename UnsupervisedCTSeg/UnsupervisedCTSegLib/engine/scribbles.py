@@ -126,7 +126,7 @@ def run_fingerprint(volume, settings, strokes: Strokes) -> str:
 def structure_labels(clusters: np.ndarray, strokes: Strokes, settings, hu: np.ndarray, body) -> tuple:
     """(labels uint16, tissues) from the network's channel per voxel: channel i - 1 is structure i
     (named and coloured as the user's), and in open mode the other channels are clusters numbered
-    n + 1... by increasing HU and named by HU band. Stroked voxels keep their structure when
+    n + 1... by increasing HU and named by HU band, never by a structure's name. Stroked voxels keep their structure when
     settings.trust_scribbles is 1; voxels outside `body` are 0 unless stroked."""
     n = strokes.count
     inside = body if body is not None else np.ones(clusters.shape, bool)
@@ -145,7 +145,8 @@ def structure_labels(clusters: np.ndarray, strokes: Strokes, settings, hu: np.nd
     counts, means, sds = label_statistics(labels, hu, n + len(extras))
     tissues = [Tissue(i, strokes.names[i - 1], strokes.colors[i - 1], means[i], sds[i], int(counts[i]),
                       strokes.terminologies[i - 1]) for i in range(1, n + 1)]
-    for t in extras:
+    for t in extras:  # an HU band's name the user gave a structure too is told apart
         label = t.label + n
-        tissues.append(Tissue(label, t.name, t.color, means[label], sds[label], int(counts[label])))
+        name = f"{t.name} (not stroked)" if t.name in strokes.names else t.name
+        tissues.append(Tissue(label, name, t.color, means[label], sds[label], int(counts[label])))
     return labels, tissues
