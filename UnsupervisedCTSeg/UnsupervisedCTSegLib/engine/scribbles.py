@@ -126,8 +126,8 @@ def run_fingerprint(volume, settings, strokes: Strokes) -> str:
 def structure_labels(clusters: np.ndarray, strokes: Strokes, settings, hu: np.ndarray, body) -> tuple:
     """(labels uint16, tissues) from the network's channel per voxel: channel i - 1 is structure i
     (named and coloured as the user's), and in open mode the other channels are clusters numbered
-    n + 1... by increasing HU and named by HU band, never by a structure's name. Stroked voxels keep their structure when
-    settings.trust_scribbles is 1; voxels outside `body` are 0 unless stroked."""
+    n + 1... by increasing HU and named by HU band, never by a structure's name. Stroked voxels keep
+    their structure when settings.trust_scribbles is 1; voxels outside `body` are 0 unless stroked."""
     n = strokes.count
     inside = body if body is not None else np.ones(clusters.shape, bool)
     labels = np.zeros(clusters.shape, np.uint16)
