@@ -72,23 +72,29 @@ def test_passive_waiting_is_asked_for_when_others_compute_unless_the_user_chose(
     assert chosen == {"OMP_WAIT_POLICY": "ACTIVE"}
 
 
-def test_others_computing_counts_runnable_threads_less_this_processs_own(tmp_path):
-    stat, tasks = tmp_path / "stat", tmp_path / "task"
+def test_others_computing_counts_runnable_threads_less_this_processs_own_and_its_childrens(tmp_path):
+    stat = tmp_path / "stat"
 
-    def machine(running: int, own_states: str) -> None:
+    def machine(running: int, own_states: str, child_states: str = "") -> None:
         stat.write_text(f"cpu  1 2 3 4\nprocs_running {running}\nprocs_blocked 0\n")
-        for old in tasks.glob("*/stat"):
+        for old in tmp_path.glob("*/task/*/stat"):
             old.unlink()
-        for number, state in enumerate(own_states):
-            (tasks / str(number)).mkdir(parents=True, exist_ok=True)
-            (tasks / str(number) / "stat").write_text(f"{number} (py (x)) {state} 1 2 3\n")
+        for process, states in (("self", own_states), ("42", child_states)):
+            for number, state in enumerate(states):
+                (tmp_path / process / "task" / str(number)).mkdir(parents=True, exist_ok=True)
+                (tmp_path / process / "task" / str(number) / "stat").write_text(f"{number} (py (x)) {state} 1 2 3\n")
 
     for running, own_states, expected in ((1, "R", False), (3, "RRR", False), (3, "RRS", True), (2, "S", True)):
         machine(running, own_states)
-        assert others_computing(reads=3, gap=0, stat=str(stat), tasks=str(tasks)) is expected, (running, own_states)
-    assert others_computing(stat=str(tmp_path / "absent"), tasks=str(tasks)) is None
+        assert others_computing(reads=3, gap=0, proc=str(tmp_path)) is expected, (running, own_states)
+    machine(3, "R", "RR")  # a child importing PyTorch for this process is not another computation
+    assert others_computing(reads=3, gap=0, proc=str(tmp_path)) is True
+    assert others_computing(reads=3, gap=0, proc=str(tmp_path), ours=[42]) is False
+    assert others_computing(reads=3, gap=0, proc=str(tmp_path), ours=[43]) is True  # a child that has ended counts nothing
+    stat.unlink()
+    assert others_computing(proc=str(tmp_path)) is None
     stat.write_text("cpu  1 2 3 4\n")
-    assert others_computing(reads=2, gap=0, stat=str(stat), tasks=str(tasks)) is None
+    assert others_computing(reads=2, gap=0, proc=str(tmp_path)) is None
 
 
 def test_others_computing_sees_a_busy_process(tmp_path):

@@ -186,6 +186,8 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self._run = None
         if self._pollTimer is not None:
             self._pollTimer.stop()
+        if self.logic is not None:
+            self.logic.closeWorker()
         if self._binding is not None:
             self._binding.unbind()
         self.removeObservers()
@@ -299,12 +301,14 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 volume, strokes, weights = panelrun.runInputs(self.logic, volumeNode, preview, slicer.mrmlScene,
                                                               slicer.app.layoutManager(), _, node.scribbles,
                                                               node.outputSegmentation)
-            deviceName = texts.device_name(settings.device == "cpu", self._threads, _, self._lastDevice)
+            threads = panelrun.previewThreads() if preview else self._threads
+            deviceName = texts.device_name(settings.device == "cpu", threads, _, self._lastDevice)
             job = panelrun.RunJob.forRun(volumeNode, settings, preview, node.outputSegmentation,
                                          node.createLabelmap, deviceName, node.scribbles)
-            # A child process runs the engine on the copied voxels; the scene is changed in _finish.
-            self._run = self.logic.startRun(volume, settings, context=job, threads=self._threads, estimate=not preview,
-                                            strokes=strokes, weights=weights)  # a preview: no timing first
+            # A child process runs the engine on the copied voxels (a preview: the one kept for previews,
+            # without timing itself first); the scene is changed in _finish.
+            self._run = self.logic.startRun(volume, settings, context=job, threads=threads, estimate=not preview,
+                                            strokes=strokes, weights=weights, warm=preview)
             self.ui.progressBar.value = 0
             self.ui.progressBar.setFormat(_("starting"))
             self.ui.progressBar.show()
@@ -339,6 +343,8 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def _finish(self, run) -> None:
         job, outcome = run.context, panelrun.finishedRun(run, slicer.mrmlScene, _)
+        if job.preview:  # the next preview finds PyTorch imported, also after a cancel
+            self.logic.previewWorker(panelrun.previewThreads())
         self.ui.statusLabel.text = "" if outcome.apply else outcome.status
         if outcome.offerCPU:
             if slicer.util.confirmOkCancelDisplay(outcome.message, windowTitle=outcome.title):

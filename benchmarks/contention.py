@@ -10,7 +10,12 @@ OpenMP settings (it is started for each measurement and killed after it), and th
 - one 512 x 512 slice (the phantom's middle slice), default settings;
 - the shared TotalSegmentator CT (30 x 101 x 122), default settings;
 - the panel's preview: one 512 x 512 slice at M = 5, p = 64 through the child's command line
-  (--outputs labelmap --progress json), whole-process time, which is what a clinician waits for.
+  (--outputs labelmap --progress json, the panel's preview thread count), whole-process time.
+Then the preview as the panel runs it, which is what a clinician waits for: the logic's startRun
+with warm=True until the result is read back, the first one (which starts the process kept for
+previews) and the next ones (on that process), idle and while the competing process runs (the
+logic replaces the kept process when the load calls for the other wait policy: that first
+competing preview is the one that pays it).
 `--env` runs ours with extra environment variables (e.g. OMP_WAIT_POLICY=ACTIVE, OMP_NUM_THREADS=1)
 to show what a setting does.
 """
@@ -32,20 +37,68 @@ COMPETITOR = ("import time, torch\n"
 
 def prepare(folder: Path, data: Path) -> dict:
     """The inputs of the cases, written once: name -> (input path, extra flags)."""
-    from UnsupervisedCTSegLib.engine.volume import Volume
-    from UnsupervisedCTSegLib.io.phantom import make_phantom
     from UnsupervisedCTSegLib.io.writers import write_volume
+    from UnsupervisedCTSegLib.slicer.panelrun import previewThreads
 
-    phantom, _, _ = make_phantom(slices=3, size=512)
-    middle = Volume(phantom.hu[1:2].copy(), phantom.spacing, phantom.origin, phantom.direction)
-    slice_path = write_volume(folder / "slice.nrrd", middle, compress=False)
+    slice_path = write_volume(folder / "slice.nrrd", preview_slice(), compress=False)
     cases = {"one 512 x 512 slice, default": (slice_path, []),
-             "preview: one 512 x 512 slice, M = 5, p = 64": (slice_path, ["-M", "5", "-p", "64", "--outputs",
-                                                                           "labelmap", "--progress", "json"])}
+             "preview: one 512 x 512 slice, M = 5, p = 64": (slice_path, [*PREVIEW_FLAGS, "--outputs", "labelmap",
+                                                                           "--progress", "json", "--threads",
+                                                                           str(previewThreads())])}
     shared = data / "totalsegmentator_example" / "example_ct_sm.nii.gz"
     if shared.is_file():
         cases["shared CT 30 x 101 x 122, default"] = (shared, [])
     return cases
+
+
+PREVIEW_FLAGS = ["-M", "5", "-p", "64"]
+
+
+def preview_slice():
+    """The phantom's middle 512 x 512 slice."""
+    from UnsupervisedCTSegLib.engine.volume import Volume
+    from UnsupervisedCTSegLib.io.phantom import make_phantom
+
+    phantom, _, _ = make_phantom(slices=3, size=512)
+    return Volume(phantom.hu[1:2].copy(), phantom.spacing, phantom.origin, phantom.direction)
+
+
+def panel_previews(logic, volume, settings, count: int) -> list:
+    """Seconds of `count` previews one after another as the panel starts them (logic.startRun with
+    warm=True, the panel's preview threads, no estimate), each until its result is read back."""
+    from UnsupervisedCTSegLib.slicer.panelrun import previewThreads
+
+    seconds = []
+    for _ in range(count):
+        started = time.perf_counter()
+        run = logic.startRun(volume, settings, threads=previewThreads(), estimate=False, warm=True)
+        if not run.join(600) or run.error is not None:
+            raise SystemExit(f"the preview failed: {run.error}\n{run.details}")
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def preview_table(repeats: int, env: dict) -> None:
+    """The panel's previews, idle and competing: the first (starting the kept process) and the best
+    of the next `repeats`."""
+    import slicer
+
+    from UnsupervisedCTSegLib.cli.main import build_parser, settings_from
+    from UnsupervisedCTSegLib.slicer.logic import UnsupervisedCTSegLogic
+
+    os.environ.update({k: v for k, v in env.items() if k.startswith("OMP_")})  # the kept process inherits them
+    settings = settings_from(build_parser().parse_args(["segment", "x", "-o", "y", *PREVIEW_FLAGS]))
+    volume = preview_slice()
+    print("\n| the panel's preview, M = 5, p = 64, one 512 x 512 slice | first s | next s (best) |")
+    print("|---|---:|---:|")
+    logic = UnsupervisedCTSegLogic(slicer.vtkMRMLScene())
+    try:
+        for name, measure in (("idle", lambda f: f()), ("competing", with_competitor)):
+            times = measure(lambda: panel_previews(logic, volume, settings, repeats + 1))
+            print(f"| {name} | {times[0]:.2f} | {min(times[1:]):.2f} |", flush=True)
+            logic.closeWorker()  # the next condition starts from no kept process, as a new session does
+    finally:
+        logic.closeWorker()
 
 
 def run_once(source: Path, flags: list, output: Path, env: dict) -> tuple:
@@ -97,6 +150,7 @@ def main():
             print(f"| {name} | {idle_run:.2f} | {idle_wall:.2f} | {busy_run:.2f} | {busy_wall:.2f} | "
                   f"{busy_run / idle_run:.1f}x | {busy_wall / idle_wall:.1f}x |", flush=True)
     print(f"\nbest of {args.repeats} runs each")
+    preview_table(args.repeats, env)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_setting_flags(demo)
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    sub.add_parser("serve", help="keep PyTorch loaded and run segment commands read from standard input, one JSON "
+                   "list of arguments per line (how the Slicer panel previews quickly)", description=(
+        "Run `segment` commands read from standard input, each one line holding a JSON list of its arguments "
+        "(e.g. [\"segment\", \"ct.nrrd\", \"-o\", \"labels.nrrd\"]), one after another in this process, so "
+        "Python's start and PyTorch's import are paid once. Each prints its --progress json lines, the last one "
+        "\"done\" or \"error\". Ends at the end of the input."))
+
     add_evaluate_parser(sub)
     add_bsds_parser(sub)
     add_sweep_parser(sub)
@@ -330,6 +337,12 @@ class _EvaluationProgress:
             self.bar = None
 
 
+def command_serve(args) -> int:
+    from .serve import serve
+
+    return serve(main)
+
+
 def command_bsds(args) -> int:
     from ..evaluation.bsds import evaluate_bsds, parse_models
 
@@ -372,7 +385,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"segment": command_segment, "demo": command_demo, "evaluate-ct": command_evaluate,
-                "evaluate-bsds": command_bsds, "sweep": command_sweep, "figure-series": command_series}
+                "evaluate-bsds": command_bsds, "sweep": command_sweep, "figure-series": command_series,
+                "serve": command_serve}
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warning
         try:

@@ -33,24 +33,36 @@ def prefer_passive_waiting(environment=os.environ, busy=None) -> None:
         environment["OMP_WAIT_POLICY"] = "PASSIVE"
 
 
-def others_computing(reads: int = 5, gap: float = 0.002, stat: str = "/proc/stat", tasks: str = "/proc/self/task"):
+def others_computing(reads: int = 5, gap: float = 0.002, ours=(), proc: str = "/proc"):
     """Whether threads of other processes are runnable now: the kernel's count of runnable threads
     (procs_running) less this process's own (numpy's BLAS threads still spin for a moment after its
-    import), the median of a few reads milliseconds apart, at least one. None where the counts
-    cannot be read (not Linux). About 10 ms."""
+    import) and those of the processes `ours` (ids of children that work for this one), the median
+    of a few reads milliseconds apart, at least one. None where the counts cannot be read (not
+    Linux). About 10 ms. `proc`: where the kernel's process files are."""
     others = []
+    stat, tasks = os.path.join(proc, "stat"), os.path.join(proc, "self", "task")
+    children = [os.path.join(proc, str(pid), "task") for pid in ours]
     try:
         for _ in range(reads):
             with open(stat) as lines:
                 running = [int(line.split()[1]) for line in lines if line.startswith("procs_running ")]
             if not running:
                 return None
-            others.append(running[0] - sum(_thread_state(os.path.join(tasks, task, "stat")) == "R"
-                                           for task in os.listdir(tasks)))
+            threads = [os.path.join(tasks, task) for task in os.listdir(tasks)]
+            threads += [os.path.join(folder, task) for folder in children for task in _listing(folder)]
+            others.append(running[0] - sum(_thread_state(os.path.join(t, "stat")) == "R" for t in threads))
             time.sleep(gap)
     except (OSError, ValueError, IndexError):
         return None
     return sorted(others)[len(others) // 2] >= 1
+
+
+def _listing(folder: str) -> list:
+    """A child's /proc task folder's entries; none once it has ended."""
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
 
 
 def _thread_state(path: str) -> str:

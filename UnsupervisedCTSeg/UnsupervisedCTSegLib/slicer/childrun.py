@@ -3,11 +3,16 @@
 Why a child process and not a thread: Slicer's Qt main thread holds Python's interpreter lock and
 releases it only while it runs Python, so a worker thread would train only during the panel's
 200 ms polls. The child runs `python -m UnsupervisedCTSegLib segment ... --progress json` (inside
-Slicer `sys.executable` is PythonSlicer, started through `slicer.util.launchConsoleProcess`), on a
+Slicer `sys.executable` is PythonSlicer, started in Slicer's startup environment), on a
 temporary copy of the volume, and keeps its allocator, its GPU memory and any crash out of Slicer.
 A thread only reads the child's output lines (io/progresslines.py); poll() hands the newest
 progress to the GUI thread, which reads the result files once the child is done. Cancel ends the
 child. The temporary folder is removed in every case.
+
+A Worker is such a child kept between runs (`ctseg serve`): Python's start and PyTorch's import,
+about 1.5 s of a one-slice preview's 3.5 to 4 s on a 2-core CPU, are paid once, not at each
+preview. A ChildRun given a worker sends it the same command line instead of starting a process,
+and reads until that command's last event; cancelling ends the worker (the next run starts one).
 
 The panel uses a run through poll, cancel, cancelled, done, elapsed, estimate, error, details,
 result, join and context.
@@ -15,6 +20,7 @@ result, join and context.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import shutil
 import signal
@@ -47,10 +53,12 @@ class ChildRun:
     ``threads``: PyTorch's CPU threads in the child (default panelrun.runThreads(): all cores but one).
     ``estimate``: a CPU run first times a few of its steps and reports its estimated duration (a
     second or two: worth it for a volume, not for a one-slice preview).
+    ``worker``: a Worker with the same thread count to run on instead of a new process.
     """
 
     def __init__(self, volume: Volume, settings: Settings, context=None, threads: Optional[int] = None,
-                 estimate: bool = True, python: Optional[str] = None, strokes=None, weights=None):
+                 estimate: bool = True, python: Optional[str] = None, strokes=None, weights=None,
+                 worker: Optional["Worker"] = None):
         self.context = context
         self.volume = volume
         self.error = None  # InputError (the child's message), Cancelled, or RuntimeError for a crash
@@ -64,7 +72,9 @@ class ChildRun:
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._finished = False
-        threads = threads or runThreads()
+        self._status = None  # the command's exit status, once its output is read
+        self.worker = worker
+        threads = worker.threads if worker is not None else threads or runThreads()
         self.folder = Path(tempfile.mkdtemp(prefix="UnsupervisedCTSeg-"))
         self.weights = Path(weights) if weights else None  # a scribble run's checkpoint, kept for reruns
         try:
@@ -75,10 +85,13 @@ class ChildRun:
                 scribbles = ["--scribbles", str(_write_strokes(self.folder / "strokes.seg.nrrd", strokes, volume))]
                 if self.weights is not None and self.weights.is_file():
                     shutil.copyfile(self.weights, checkpoint_path(self.output))
-            arguments = ["-m", "UnsupervisedCTSegLib", "segment", str(source), "-o", str(self.output),
-                         "--progress", "json", "--outputs", "labelmap", *scribbles,
-                         "--threads", str(threads), *command_line(settings), *([] if estimate else ["--quiet"])]
-            self.process = _start([python or sys.executable, *arguments], threads)
+            arguments = ["segment", str(source), "-o", str(self.output), "--progress", "json",
+                         "--outputs", "labelmap", *scribbles, "--threads", str(threads), *command_line(settings),
+                         *([] if estimate else ["--quiet"])]
+            if worker is not None:
+                self.process = worker.send(arguments)
+            else:
+                self.process = _start([python or sys.executable, "-m", "UnsupervisedCTSegLib", *arguments], threads)
         except BaseException:
             shutil.rmtree(self.folder, ignore_errors=True)
             raise
@@ -86,7 +99,8 @@ class ChildRun:
         self.reader.start()
 
     def _read(self) -> None:
-        """Reader thread: every line of the child's output, until it closes it."""
+        """Reader thread: every line of the child's output until it closes it, or with a worker until the
+        command's last event."""
         for line in self.process.stdout:
             event = progresslines.read_line(line)
             with self._lock:
@@ -99,7 +113,11 @@ class ChildRun:
                     self.estimate = event["seconds"]
                 else:
                     self._final = event
-        self.process.wait()
+            if self.worker is not None and self._final is not None:
+                self._status = 0 if self._final["event"] == "done" else self._final.get("status", 1)
+                self.worker.busy = False
+                return
+        self._status = self.process.wait()
 
     def poll(self):
         """The newest progress the child reported since the last call, or None."""
@@ -146,7 +164,7 @@ class ChildRun:
             return
         self._finished = True
         try:
-            status = self.process.returncode
+            status = self._status
             self.details = "\n".join(self._lines)
             final = self._final or {}
             if self.cancelled:
@@ -171,6 +189,48 @@ class ChildRun:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class Worker:
+    """A child process that keeps PyTorch loaded (`ctseg serve`) for runs one after another.
+
+    Started with `threads` PyTorch threads and, when `passive`, OpenMP's passive waiting (else it
+    chooses as any run does, from the load as it starts); the logic starts a new one when the
+    machine's load calls for the other policy. Ends at close(), when its parent ends (its input
+    closes), or when a run on it is cancelled.
+    """
+
+    def __init__(self, threads: int, passive: bool, python: Optional[str] = None):
+        self.threads, self.passive = threads, passive
+        self.busy = False  # a run's command is in it
+        self.process = _start([python or sys.executable, "-m", "UnsupervisedCTSegLib", "serve"], threads,
+                              keepInput=True, passive=passive)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def send(self, arguments: list):
+        """Hand one `segment` command (its arguments) to the process, which must be idle; the process."""
+        if self.busy or not self.alive:
+            raise RuntimeError("the preview process is busy or has ended; start a new one")
+        self.busy = True
+        self.process.stdin.write(json.dumps(arguments) + "\n")
+        self.process.stdin.flush()
+        return self.process
+
+    def close(self) -> None:
+        """End the process: its input closed, it exits; stopped if it does not within STOP_SECONDS."""
+        if self.alive and not self.busy:
+            try:
+                self.process.stdin.close()
+                self.process.wait(STOP_SECONDS)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        if self.alive:
+            _stop(self.process)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
 def _write_strokes(path: Path, strokes, volume: Volume) -> Path:
     """The strokes as a .seg.nrrd the child reads back with their names, colours and terminology."""
     structures = [Tissue(i, name, color, 0.0, 0.0, 0, term) for i, (name, color, term)
@@ -178,22 +238,30 @@ def _write_strokes(path: Path, strokes, volume: Volume) -> Path:
     return write_segmentation(path, strokes.labels, volume, structures)
 
 
-def _start(command: list, threads: int):
-    """The child, its stdout and stderr in one text pipe; in Slicer through launchConsoleProcess, in
-    Slicer's startup environment (PythonSlicer sets up its own paths)."""
+def _start(command: list, threads: int, keepInput: bool = False, passive: bool = False):
+    """The child, its stdout and stderr in one text pipe (and with `keepInput` a pipe to its stdin);
+    in Slicer in Slicer's startup environment (PythonSlicer sets up its own paths) with no console
+    window, as slicer.util.launchConsoleProcess starts processes (which gives no input pipe).
+    `passive`: OpenMP's passive waiting asked for; else the child chooses (engine/device.py)."""
     environment = {"PYTHONPATH": os.pathsep.join(p for p in (str(PACKAGE_PARENT), os.environ.get("PYTHONPATH"))
                                                  if p),
-                   "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+                   "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1",
+                   "PYTHONIOENCODING": "utf-8"}  # messages hold θ and μ, whatever the system's encoding
+    if passive and "OMP_WAIT_POLICY" not in os.environ:
+        environment["OMP_WAIT_POLICY"] = "PASSIVE"
     try:
         import slicer
     except ImportError:
         slicer = None
+    base, options = os.environ, {"start_new_session": os.name == "posix"}
     if getattr(slicer, "app", None) is not None:  # the Slicer application (slicer-core has no app)
         import slicer.util
 
-        return slicer.util.launchConsoleProcess(command, updateEnvironment=environment)
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                            env={**os.environ, **environment}, start_new_session=os.name == "posix")
+        base = slicer.util.startupEnvironment()
+        options = {"startupinfo": subprocess.STARTUPINFO(dwFlags=1, wShowWindow=0)} if os.name == "nt" else {}
+    return subprocess.Popen(command, stdin=subprocess.PIPE if keepInput else None, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace", bufsize=1,
+                            env={**base, **environment}, **options)
 
 
 def _stop(process) -> None:

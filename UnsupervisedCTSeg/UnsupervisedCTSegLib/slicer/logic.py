@@ -23,6 +23,7 @@ import slicer
 import vtk
 from vtk.util import numpy_support
 
+from ..engine.device import others_computing
 from ..engine.errors import InputError
 from ..engine.results import Segmentation
 from ..engine.scribbles import Strokes, make_strokes
@@ -32,7 +33,8 @@ from ..engine.windows import SOFT_TISSUE_WINDOW
 from ..evaluation import consistency
 from ..io.phantom import make_phantom
 from ..io.terminology import terminology_entry
-from .childrun import ChildRun
+from .childrun import ChildRun, Worker
+from .panelrun import runThreads
 
 RUN_RECORD_ATTRIBUTE = "UnsupervisedCTSeg.RunRecord"
 LABEL_TAG = "UnsupervisedCTSeg.Label"  # segment tag: the engine label a segment was made from
@@ -72,6 +74,7 @@ class UnsupervisedCTSegLogic:
             raise RuntimeError("no MRML scene: outside the Slicer application pass one, "
                                "e.g. UnsupervisedCTSegLogic(slicer.vtkMRMLScene())")
         self.scene = scene
+        self._worker = None  # the child process kept for previews (childrun.Worker), made by the first
         ensureClosedSurfaceRule()
 
     # ------------------------------------------------------------------ input
@@ -128,12 +131,34 @@ class UnsupervisedCTSegLogic:
         return segment(volume, settings, progress, cancel)
 
     def startRun(self, volume: Volume, settings, context=None, threads=None, estimate=True, strokes=None,
-                 weights=None) -> ChildRun:
+                 weights=None, warm=False) -> ChildRun:
         """Start segmenting `volume` in a child process and return at once (the panel's way: see
         childrun.py); poll the returned run, and apply its result with applyResult. The scene is
         not touched. With `strokes` (strokesFromSegmentation) the run learns from them; `weights`
-        names a file where a scribble run keeps its network for the next rerun."""
-        return ChildRun(volume, settings, context, threads, estimate, strokes=strokes, weights=weights)
+        names a file where a scribble run keeps its network for the next rerun. With `warm` (the
+        panel's previews) the run goes to the child process kept for them, started the first time."""
+        worker = self.previewWorker(threads or runThreads()) if warm else None
+        return ChildRun(volume, settings, context, threads, estimate, strokes=strokes, weights=weights, worker=worker)
+
+    def previewWorker(self, threads: int, busy=None) -> Worker:
+        """The idle child kept for previews, a new one when there is none, it has ended (a cancel ends
+        it), it has another thread count, or the machine's load now calls for the other OpenMP wait
+        policy: passive while other processes compute, since spinning threads then cost up to 14x.
+        `busy(ours=[pids])` (default engine.device.others_computing) tells; the kept child's own
+        threads are not others'. The panel asks again after each preview, so a cancelled one is
+        replaced before the next."""
+        worker = self._worker
+        passive = (busy or others_computing)(ours=[worker.process.pid] if worker is not None else []) is not False
+        if worker is None or not worker.alive or worker.busy or worker.threads != threads or worker.passive != passive:
+            self.closeWorker()
+            self._worker = Worker(threads, passive)
+        return self._worker
+
+    def closeWorker(self) -> None:
+        """End the previews' child process, if any (the module does when it is unloaded)."""
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
 
     def run(self, volumeNode, settings, segmentationNode=None, createLabelmap=False, progress=None,
             cancel=None) -> AppliedNodes:

