@@ -197,7 +197,8 @@ NOT_ON_THE_SLICER_PATH = {  # (module under the package, third-party package): w
     ("evaluation.figures", "matplotlib"): "the figures of evaluate-bsds, sweep and figure-series",
     ("evaluation.report", "matplotlib"): "the figure of evaluate-ct's report",
 }
-SLICER_APPLICATION = {"slicer", "vtk", "qt", "ctk", "SampleData"}  # Slicer itself and its modules
+SLICER_APPLICATION = {"slicer", "vtk", "qt", "ctk", "SampleData", "qSlicerSegmentationsEditorEffectsPythonQt",
+                      "SegmentEditorEffects"}  # Slicer itself and its modules
 FROM_THE_PYTORCH_EXTENSION = {"torch", "PyTorchUtils"}
 # Distributions every Slicer from 5.8 on (the oldest the README supports) ships in its Python, with
 # the versions of 5.8.0 (Slicer's SuperBuild: External_python-numpy, -scipy, -dicom-requirements,

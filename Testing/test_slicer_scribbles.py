@@ -41,6 +41,15 @@ def wait(run, seconds=120):
         time.sleep(0.05)
 
 
+def finished_run(logic, volumeNode, strokesNode, settings=SETTINGS):
+    """A scribble run on the strokes' segmentation through the child process, ended without error."""
+    run = logic.startRun(logic.volumeFromNode(volumeNode), settings,
+                         strokes=logic.strokesFromSegmentation(strokesNode, volumeNode))
+    wait(run)
+    assert run.error is None, run.details
+    return run
+
+
 def test_strokes_come_out_of_the_segments_with_their_names_and_colours(logic, painted):
     volumeNode, strokesNode, strokes = painted
     read = logic.strokesFromSegmentation(strokesNode, volumeNode)
@@ -110,9 +119,7 @@ def test_replacing_the_strokes_segmentation_keeps_the_strokes_as_a_copy(scene, l
 
     volumeNode, strokesNode, strokes = painted
     volume = logic.volumeFromNode(volumeNode)
-    run = logic.startRun(volume, SETTINGS, strokes=logic.strokesFromSegmentation(strokesNode, volumeNode))
-    wait(run)
-    assert run.error is None, run.details
+    run = finished_run(logic, volumeNode, strokesNode)
     job = panelrun.RunJob.forRun(volumeNode, SETTINGS, False, strokesNode, scribblesNode=strokesNode)
     nodes = scene.GetNumberOfNodes()
     broken = Segmentation(run.result.labels[:1], run.result.tissues, {}, volume)  # labels off their grid
@@ -129,3 +136,51 @@ def test_replacing_the_strokes_segmentation_keeps_the_strokes_as_a_copy(scene, l
     again = logic.strokesFromSegmentation(kept, volumeNode)
     assert np.array_equal(again.labels, strokes.labels) and again.names == strokes.names
     assert np.allclose(again.colors, COLOURS[:len(strokes.names)])
+
+
+def test_filling_the_stroke_segments_in_place_keeps_their_ids_names_and_colours(scene, logic, painted):
+    """The Segment Editor effect's way of writing: the strokes' own segments get the structures."""
+    volumeNode, strokesNode, strokes = painted
+    segmentation = strokesNode.GetSegmentation()
+    while segmentation.GetNumberOfSegments() > 2:  # two structures: in open output, clusters are left over
+        segmentation.RemoveSegment(segmentation.GetNthSegmentID(2))
+    ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
+    nodes = scene.GetNumberOfNodes()
+    for output in ("strict", "open"):
+        run = finished_run(logic, volumeNode, strokesNode, Settings(iterations=8, channels=16, device="cpu",
+                                                                    scribble_output=output, scribble_method="network",
+                                                                    classes=8))
+        written = logic.fillStrokeSegments(strokesNode, volumeNode, run.result)
+        assert written[:len(ids)] == ids and scene.GetNumberOfNodes() == nodes  # no node left behind
+        assert [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())] == written
+        names = [segmentation.GetSegment(i).GetName() for i in written]
+        assert names[:len(ids)] == list(strokes.names[:len(ids)])
+        assert np.allclose([segmentation.GetSegment(i).GetColor() for i in ids], COLOURS[:len(ids)])
+        labels = logic.labelsFromSegmentation(strokesNode, volumeNode)
+        expected = run.result.labels.copy()
+        tissues = {t.label: t.name for t in run.result.tissues}
+        extra = sorted(label for label, name in tissues.items() if label > len(ids) and name != "outside body")
+        for position, label in enumerate(extra, start=len(ids) + 1):
+            expected[run.result.labels == label] = position
+        expected[~np.isin(run.result.labels, list(range(1, len(ids) + 1)) + extra)] = 0
+        assert np.array_equal(labels, expected)  # voxels exact, on the CT's grid
+        assert (len(written) > len(ids)) == (output == "open")  # open output: the extra labels as segments
+        assert names[len(ids):] == [tissues[label] for label in extra]
+        for segmentID in written[len(ids):]:  # back to the strokes' segments for the next round
+            segmentation.RemoveSegment(segmentID)
+
+
+def test_filling_refuses_a_result_whose_structures_are_no_longer_the_segments(scene, logic, painted):
+    volumeNode, strokesNode, strokes = painted
+    run = finished_run(logic, volumeNode, strokesNode)
+    before = logic.labelsFromSegmentation(strokesNode, volumeNode)
+    segmentation = strokesNode.GetSegmentation()
+    segmentation.AddEmptySegment("", "added during the run", [0.5, 0.5, 0.5])
+    with pytest.raises(InputError, match="segments changed"):
+        logic.fillStrokeSegments(strokesNode, volumeNode, run.result)
+    segmentation.RemoveSegment(segmentation.GetNthSegmentID(segmentation.GetNumberOfSegments() - 1))
+    one_slice = Segmentation(run.result.labels[:1], run.result.tissues, run.result.record,
+                             logic.axialSliceVolume(volumeNode, 0))
+    with pytest.raises(InputError, match="whole grid"):
+        logic.fillStrokeSegments(strokesNode, volumeNode, one_slice)
+    assert np.array_equal(logic.labelsFromSegmentation(strokesNode, volumeNode), before)

@@ -47,10 +47,11 @@ WIDGET_CLASSES = {
 
 # Modules a Slicer module file may import: the application's own, the standard library, our package.
 SLICER_NAMES = {"slicer", "qt", "ctk", "vtk"}
-# Imported only inside functions. None since Slicer's Sample Data module and the PyTorch extension's
-# module are looked up by slicer/sampledata.py and slicer/install.py when called. PyTorch itself is
-# never imported by the module file: the package does that (device.py lazily).
-LAZY_NAMES = set()
+# Imported only inside functions: Slicer's Segment Editor effects module, to register ours once the
+# application has started. Slicer's Sample Data module and the PyTorch extension's module are looked
+# up by slicer/sampledata.py and slicer/install.py when called. PyTorch itself is never imported by
+# the module file: the package does that (device.py lazily).
+LAZY_NAMES = {"qSlicerSegmentationsEditorEffectsPythonQt"}
 # The package modules the module file imports when Slicer loads it, before PyTorch is installed:
 # none of them may need torch at import time. The logic, engine and self-tests come once a run starts.
 LOAD_TIME_MODULES = ("slicer.parameters", "slicer.texts", "slicer.requirements", "slicer.guibinding",

@@ -60,8 +60,19 @@ class UnsupervisedCTSeg(ScriptedLoadableModule):
         self.parent.contributors = ["UnsupervisedCTSeg developers"]
         self.parent.helpText = modulehelp.helpText(_)
         self.parent.acknowledgementText = modulehelp.acknowledgementText(_)
-        # Sample Data exists only once the application has started.
+        # Sample Data and the Segment Editor's effects exist only once the application has started.
         slicer.app.connect("startupCompleted()", registerSampleData)
+        slicer.app.connect("startupCompleted()", registerEditorEffect)
+
+
+def registerEditorEffect():
+    """Offer the scribble run in the Segment Editor too (SegmentEditorUnsupervisedCTSegLib)."""
+    import qSlicerSegmentationsEditorEffectsPythonQt as effects
+
+    effect = effects.qSlicerSegmentEditorScriptedEffect(None)
+    path = os.path.join(_moduleDir(), "SegmentEditorUnsupervisedCTSegLib", "SegmentEditorEffect.py")
+    effect.setPythonSource(path.replace("\\", "/"))
+    effect.self().register()
 
 
 #
@@ -125,6 +136,11 @@ def getParameterNode() -> UnsupervisedCTSegParameterNode:
     store = ScriptedLoadableModuleLogic()
     store.moduleName = MODULE_NAME
     return UnsupervisedCTSegParameterNode(store.getParameterNode())
+
+
+def parameterValues(node) -> dict:
+    """The settings' values of a wrapped parameter node, for parameters.settings_from_parameters."""
+    return {p.name: node.getValue(p.name) for p in parameters.PARAMETERS}
 
 
 #
@@ -236,7 +252,7 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self.ui.deviceLabel.text = texts.device_description(node.forceCPU, self._threads, _, self._lastDevice)
 
     def _parameterValues(self) -> dict:
-        return {p.name: self._parameterNode.getValue(p.name) for p in parameters.PARAMETERS}
+        return parameterValues(self._parameterNode)
 
     def _setValues(self, values: dict) -> None:
         if not self._parameterNode:

@@ -271,6 +271,55 @@ class UnsupervisedCTSegLogic:
             scene.EndState(scene.BatchProcessState)
         return AppliedNodes(segNode, labelmapNode, table, chart, kept)
 
+    def fillStrokeSegments(self, segmentationNode, volumeNode, result) -> list:
+        """Write a scribble run's result into the segments that hold its strokes, in place: segment i
+        (in the segmentation's order, as strokesFromSegmentation read them) gets structure i's
+        voxels, keeping its ID, name, colour and terminology; labels after the structures (`open`
+        output) become new segments after them. This is how the Segment Editor effect writes, so
+        the editor's Undo brings the strokes back. Refuses, changing nothing, a result that is not
+        on the volume's whole grid or whose structures are no longer the segmentation's segments.
+        Returns the IDs of the segments written, in label order."""
+        checkVolumeNode(volumeNode)
+        labels = np.asarray(result.labels)
+        if labels.shape != result.volume.shape or not _onNodeGrid(volumeNode, result.volume):
+            raise InputError("the result is not on the whole grid of the volume: run the segmentation on "
+                             "the whole volume to fill the segments")
+        segmentation = segmentationNode.GetSegmentation()
+        names = [segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())]
+        structures = result.record.get("scribbles", {}).get("structures", [])
+        if [str(n) for n in structures] != names[:len(structures)] or len(names) != len(structures):
+            raise InputError("the segments changed while the segmentation ran (now: " + ", ".join(names) + "; "
+                             "the run's: " + ", ".join(map(str, structures)) + "): run it again")
+        ids = [segmentation.GetNthSegmentID(i) for i in range(len(names))]
+        scene = self.scene
+        temporary = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "UnsupervisedCTSeg labels")
+        added = []
+        lookup = np.zeros(max([int(t.label) for t in result.tissues] + [int(labels.max()), len(ids)]) + 1, np.uint16)
+        lookup[1:len(ids) + 1] = np.arange(1, len(ids) + 1)  # structure i is label i
+        try:
+            for tissue in sorted(result.tissues, key=lambda t: t.label):
+                if int(tissue.label) > len(ids) and tissue.name != OUTSIDE_NAME:  # an extra label: a segment
+                    added.append(segmentation.AddEmptySegment("", tissue.name, list(tissue.color[:3])))
+                    _describeSegment(segmentation.GetSegment(added[-1]), tissue)
+                    lookup[int(tissue.label)] = len(ids) + len(added)
+            written = ids + added
+            _setVoxelsAndGeometry(temporary, lookup[np.clip(labels, 0, None)], result.volume)
+            temporary.SetAndObserveTransformNodeID(volumeNode.GetTransformNodeID())
+            targets = vtk.vtkStringArray()
+            for segmentID in written:
+                targets.InsertNextValue(segmentID)
+            if not slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(temporary,
+                                                                                            segmentationNode, targets):
+                raise InputError("Slicer could not write the labels into the segments: check the segmentation "
+                                 "node is not locked and try again")
+        except BaseException:
+            for segmentID in added:
+                segmentation.RemoveSegment(segmentID)
+            raise
+        finally:
+            _removeNode(scene, temporary)
+        return written
+
     # ------------------------------------------------------------------ review
 
     def labelsFromSegmentation(self, segmentationNode, volumeNode) -> np.ndarray:

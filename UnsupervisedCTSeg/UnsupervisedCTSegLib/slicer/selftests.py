@@ -502,6 +502,47 @@ def test_child_process_cancel(scene, delayDisplay=print):
     delayDisplay("Cancel ended the child process")
 
 
+def test_scribbles_fill_the_stroke_segments(scene, delayDisplay=print):
+    """Strokes painted into three segments -> a scribble run in a child process -> each segment filled
+    in place with its structure, as the Segment Editor effect writes: the same segment IDs, names and
+    colours, voxels exactly the run's labels on the CT's grid, every stroke kept, no node added."""
+    delayDisplay("Scribbles: strokes in segments, whole structures out")
+    from ..engine.bodymask import body_mask
+    from ..engine.results import Segmentation
+    from ..engine.tissues import Tissue
+    from ..evaluation.strokes import simulate_strokes, structure_masks
+    from ..io.phantom import make_phantom
+
+    logic = UnsupervisedCTSegLogic(scene)
+    volumeNode = phantomVolumeNode(scene, slices=6, size=96)
+    phantom, truth, _ = make_phantom(slices=6, size=96)
+    masks = structure_masks({"liver": truth == 6, "bone": truth == 10, "fat": truth == 4},
+                            body_mask(phantom.hu, phantom.spacing))
+    painted = simulate_strokes(masks, 2, seed=0)
+    colours = [(0.8, 0.2, 0.2), (0.95, 0.95, 0.85), (0.9, 0.8, 0.4), (0.4, 0.4, 0.9)]
+    tissues = [Tissue(i, name, colours[i - 1], 0.0, 0.0, 1) for i, name in enumerate(painted.names, start=1)]
+    volume = logic.volumeFromNode(volumeNode)
+    strokesNode = logic.applyResult(volumeNode, Segmentation(painted.labels, tissues, {}, volume),
+                                    name="strokes").segmentationNode
+    segmentation = strokesNode.GetSegmentation()
+    ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
+    strokes = logic.strokesFromSegmentation(strokesNode, volumeNode)
+    check(np.array_equal(strokes.labels, painted.labels), "the strokes read back differ from those painted")
+    run = logic.startRun(volume, fast_settings(iterations=4), strokes=strokes, estimate=False)
+    waitFor(run)
+    check(run.error is None, f"the scribble run failed: {run.error}\n{run.details}")
+    nodes = sceneNodeIDs(scene)
+    written = logic.fillStrokeSegments(strokesNode, volumeNode, run.result)
+    check(written == ids and sceneNodeIDs(scene) == nodes, "filling changed the segments' IDs or the nodes")
+    check(segmentNames(strokesNode) == list(painted.names), f"segment names {segmentNames(strokesNode)}")
+    check(np.allclose([segmentation.GetSegment(i).GetColor() for i in ids], colours[:len(ids)]), "colours changed")
+    labels = logic.labelsFromSegmentation(strokesNode, volumeNode)
+    check(np.array_equal(labels, run.result.labels), "the segments' voxels are not the run's labels")
+    stroked = painted.labels > 0
+    check(np.array_equal(labels[stroked], painted.labels[stroked]), "a stroke lost its structure")
+    delayDisplay("Each segment holds its whole structure")
+
+
 ALL_TESTS = [
     test_phantom_segmentation,
     test_rerun_replaces_segments,
@@ -512,4 +553,5 @@ ALL_TESTS = [
     test_bad_inputs_are_refused,
     test_child_process_run,
     test_child_process_cancel,
+    test_scribbles_fill_the_stroke_segments,
 ]
