@@ -47,8 +47,8 @@ def test_serve_runs_commands_one_after_another_as_segment_does_and_survives_refu
     assert "JSON list" in finals[1]["message"] and "missing.nrrd" in finals[3]["message"]
     assert not (tmp_path / "m").exists()
     one_shot = subprocess.run([sys.executable, "-m", "UnsupervisedCTSegLib", "segment", str(source), "-o",
-                               str(tmp_path / "c" / "l.nrrd"), *flags], capture_output=True, encoding="utf-8", timeout=300,
-                              env={**os.environ, **ENVIRONMENT})
+                               str(tmp_path / "c" / "l.nrrd"), *flags], capture_output=True, encoding="utf-8",
+                              timeout=300, env={**os.environ, **ENVIRONMENT})
     assert one_shot.returncode == 0, one_shot.stderr
     labels = [read_volume(tmp_path / name / "l.nrrd").hu for name in "abc"]
     assert np.array_equal(labels[0], labels[2]) and np.array_equal(labels[1], labels[2])

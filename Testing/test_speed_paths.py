@@ -90,7 +90,7 @@ def test_others_computing_counts_runnable_threads_less_this_processs_own_and_its
     machine(3, "R", "RR")  # a child importing PyTorch for this process is not another computation
     assert others_computing(reads=3, gap=0, proc=str(tmp_path)) is True
     assert others_computing(reads=3, gap=0, proc=str(tmp_path), ours=[42]) is False
-    assert others_computing(reads=3, gap=0, proc=str(tmp_path), ours=[43]) is True  # a child that has ended counts nothing
+    assert others_computing(reads=3, gap=0, proc=str(tmp_path), ours=[43]) is True  # an ended child: nothing
     stat.unlink()
     assert others_computing(proc=str(tmp_path)) is None
     stat.write_text("cpu  1 2 3 4\n")

@@ -10,9 +10,9 @@ progress to the GUI thread, which reads the result files once the child is done.
 child. The temporary folder is removed in every case.
 
 A Worker is such a child kept between runs (`ctseg serve`): Python's start and PyTorch's import,
-about 1.5 s of a one-slice preview's 3.5 to 4 s on a 2-core CPU, are paid once, not at each
-preview. A ChildRun given a worker sends it the same command line instead of starting a process,
-and reads until that command's last event; cancelling ends the worker (the next run starts one).
+more than a second of a one-slice preview on a 2-core CPU, are paid once, not at each preview. A
+ChildRun given a worker sends it the same command line instead of starting a process, and reads
+until that command's last event; cancelling ends the worker (the next run starts one).
 
 The panel uses a run through poll, cancel, cancelled, done, elapsed, estimate, error, details,
 result, join and context.
@@ -213,8 +213,11 @@ class Worker:
         if self.busy or not self.alive:
             raise RuntimeError("the preview process is busy or has ended; start a new one")
         self.busy = True
-        self.process.stdin.write(json.dumps(arguments) + "\n")
-        self.process.stdin.flush()
+        try:
+            self.process.stdin.write(json.dumps(arguments) + "\n")
+            self.process.stdin.flush()
+        except OSError as error:  # it ended just now
+            raise RuntimeError(f"the preview process ended ({error}); run again to start a new one") from error
         return self.process
 
     def close(self) -> None:

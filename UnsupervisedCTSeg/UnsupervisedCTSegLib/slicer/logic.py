@@ -74,7 +74,7 @@ class UnsupervisedCTSegLogic:
             raise RuntimeError("no MRML scene: outside the Slicer application pass one, "
                                "e.g. UnsupervisedCTSegLogic(slicer.vtkMRMLScene())")
         self.scene = scene
-        self._worker = None  # the child process kept for previews (childrun.Worker), made by the first
+        self._worker = None  # the child process kept for previews (childrun.Worker), made by the first preview
         ensureClosedSurfaceRule()
 
     # ------------------------------------------------------------------ input
