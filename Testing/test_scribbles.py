@@ -180,6 +180,23 @@ def test_the_stroke_simulator_is_deterministic_for_a_seed(phantom):
         assert len(np.unique(np.nonzero(strokes.labels == value)[0])) <= 3
 
 
+def test_a_careful_user_strokes_every_piece_of_a_structure():
+    """Two kidneys on one slice: the default stroke reaches one, every_piece strokes both."""
+    kidneys = np.zeros((1, 40, 60), bool)
+    kidneys[0, 10:30, 5:20] = kidneys[0, 10:30, 40:55] = True
+    masks = {"kidney": kidneys, "other body": np.zeros_like(kidneys)}
+    masks["other body"][0, 32:39, 5:55] = True
+
+    def pieces_stroked(strokes):
+        painted = strokes.labels[0] == 1
+        return int(painted[:, :30].any()) + int(painted[:, 30:].any())
+
+    assert pieces_stroked(simulate_strokes(masks, 1, seed=0)) == 1
+    careful = simulate_strokes(masks, 1, seed=0, every_piece=True)
+    assert pieces_stroked(careful) == 2 and kidneys[careful.labels == 1].all()
+    assert np.array_equal(simulate_strokes(masks, 1, seed=0, every_piece=True).labels, careful.labels)
+
+
 def test_cli_reads_a_seg_nrrd_and_keeps_names_colours_and_values(tmp_path, phantom):
     volume, _, strokes = phantom
     ct = write_volume(tmp_path / "ct.nrrd", volume)

@@ -1,7 +1,7 @@
 """Scribbles against Grow from seeds and random walker, on the same simulated strokes.
 
 Usage: python benchmarks/scribbles.py [--data ../shared/data] [--strokes-per-structure 1 3 5]
-       [--seeds 0 1 2] [--picture scribbles.png] [--set NAME=VALUE ...]
+       [--seeds 0 1 2] [--picture scribbles.png] [--set NAME=VALUE ...] [--every-piece]
 
 For each structure of the shared CT's reference (bone, liver, spleen, kidney, muscle, fat, bowel,
 lung where present) and "other body", evaluation/strokes.py draws one straight stroke two voxels
@@ -15,6 +15,8 @@ On exactly those strokes, inside the same body mask, it runs:
 - random walker: scikit-image's random_walker on the soft-tissue-windowed HU, outside the body inactive.
 Then the same on the 3-slice DICOM CT with liver and spine. One markdown table per k. With
 --picture, the shared CT's strokes at k = 3, our result and Grow from seeds on three stroked slices.
+With --every-piece the simulated user is careful: one stroke through every separate piece of a
+structure on each stroked slice (both kidneys, each muscle) instead of one per slice.
 """
 import argparse
 import itertools
@@ -108,8 +110,8 @@ def picture(path: Path, volume, strokes, ours: np.ndarray, grown: np.ndarray) ->
     figure.savefig(path, dpi=100)
 
 
-def compare(title, volume, masks, body, k, seeds, settings, picture_path=None):
-    strokes = simulate_strokes(masks, k, seed=0)
+def compare(title, volume, masks, body, k, seeds, settings, picture_path=None, every_piece=False):
+    strokes = simulate_strokes(masks, k, seed=0, every_piece=every_piece)
     names = strokes.names
     rows, first = {}, {}
     for method, row in (("propagate", "ours"), ("network", "ours, TIP 2020 scribble loss")):
@@ -132,7 +134,9 @@ def compare(title, volume, masks, body, k, seeds, settings, picture_path=None):
         grown = labels if grown is None else grown
     if picture_path:
         picture(picture_path, volume, strokes, ours, grown)
-    print(f"\n{title}, k = {k} stroked slices per structure ({np.count_nonzero(strokes.labels)} stroked voxels)\n")
+    how = "every piece stroked" if every_piece else "one stroke per slice"
+    print(f"\n{title}, k = {k} stroked slices per structure, {how} ({np.count_nonzero(strokes.labels)} stroked "
+          "voxels)\n")
     print("| method | " + " | ".join(names) + " | mean IoU | seconds | run-to-run agreement |")
     print("|---" + "|---:" * (len(names) + 3) + "|")
     for method, (scores, seconds, agree) in rows.items():
@@ -149,6 +153,8 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE", help="override our settings")
     parser.add_argument("--picture", type=Path, help="write the shared CT's k = 3 picture here")
+    parser.add_argument("--every-piece", action="store_true", help="a careful user: on each stroked slice one "
+                        "stroke through every separate piece of a structure (both kidneys, each muscle)")
     args = parser.parse_args()
     settings = {}
     for assignment in args.set:
@@ -162,14 +168,14 @@ def main():
     masks = structure_masks({name: groups.masks[name] for name in STRUCTURES if name in groups.masks}, body)
     for k in args.strokes_per_structure:
         compare("TotalSegmentator example CT", volume, masks, body, k, args.seeds, settings,
-                args.picture if k == 3 else None)
+                args.picture if k == 3 else None, args.every_piece)
     dicom = args.data / "dcmqi_ct3slice"
     volume = read_volume(dicom)
     reference = read_volume(dicom / "liver_spine_seg.nrrd").hu.astype(np.int32)
     body = body_mask(volume.hu, volume.spacing)
     masks = structure_masks({"liver": reference == 1, "spine": reference == 2}, body)
     for k in (1, 3):
-        compare("3-slice DICOM CT", volume, masks, body, k, args.seeds, settings)
+        compare("3-slice DICOM CT", volume, masks, body, k, args.seeds, settings, every_piece=args.every_piece)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,11 @@ def structure_masks(groups: dict, body: np.ndarray) -> dict:
     return {name: mask for name, mask in masks.items() if mask.any()}
 
 
-def simulate_strokes(masks: dict, slices: int, seed: int = 0, thickness: int = 2) -> Strokes:
+def simulate_strokes(masks: dict, slices: int, seed: int = 0, thickness: int = 2, every_piece: bool = False) -> Strokes:
     """Strokes: structure i (masks' order) painted as i on `slices` axial slices each; a structure
-    without enough interior on any slice is left out."""
+    without enough interior on any slice is left out. With `every_piece`, a careful user: on each of
+    those slices one stroke through every separate piece of the structure's interior (both
+    kidneys, each muscle) that has MIN_INTERIOR pixels, instead of one through the whole."""
     rng = np.random.default_rng(seed)
     shape = next(iter(masks.values())).shape
     labels = np.zeros(shape, np.uint16)
@@ -45,9 +47,17 @@ def simulate_strokes(masks: dict, slices: int, seed: int = 0, thickness: int = 2
         names.append(name)
         chosen = usable[np.unique(np.floor((np.arange(slices) + 0.5) / slices * usable.size).astype(int))]
         for z in chosen:
-            stroke = _line(interior[z], rng, thickness)
-            labels[z][stroke & (labels[z] == 0)] = len(names)
+            for piece in _pieces(interior[z]) if every_piece else [interior[z]]:
+                stroke = _line(piece, rng, thickness)
+                labels[z][stroke & (labels[z] == 0)] = len(names)
     return make_strokes(labels, names, shape=shape)
+
+
+def _pieces(interior: np.ndarray) -> list:
+    """The separate (8-connected) pieces of a slice's interior with at least MIN_INTERIOR pixels."""
+    pieces, count = ndimage.label(interior, structure=np.ones((3, 3)))
+    sizes = np.bincount(pieces.ravel(), minlength=count + 1)
+    return [pieces == i for i in range(1, count + 1) if sizes[i] >= MIN_INTERIOR]
 
 
 def _line(interior: np.ndarray, rng: np.random.Generator, thickness: int) -> np.ndarray:
