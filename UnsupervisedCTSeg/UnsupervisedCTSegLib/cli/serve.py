@@ -12,8 +12,10 @@ The exchange, one line each way per event:
   exactly what `ctseg segment --progress json` prints; then the next command is read.
 Each command runs through the same main() as on the command line, so it checks, computes and writes
 the same way. A line that is no segment command gets an error line (status 2) and the process waits
-for the next. The process ends at the end of its input, when it is stopped (SIGTERM, SIGINT), or
-after an unexpected failure (its state is not trusted after that: the caller starts a new one).
+for the next. Between commands it holds about 0.4 GB of memory on a CPU (after 512 x 512 previews)
+and returns the GPU memory PyTorch caches, so that a whole-volume run in another process has it.
+The process ends at the end of its input, when it is stopped (SIGTERM, SIGINT), or after an
+unexpected failure (its state is not trusted after that: the caller starts a new one).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from ..io.progresslines import error_line
 
 def serve(main, lines=None) -> int:
     """Run each command line of `lines` (default standard input) through `main`; 0 at the end of input."""
-    importlib.import_module("torch")  # the import this process exists to pay once
+    torch = importlib.import_module("torch")  # the import this process exists to pay once
 
     for line in (sys.stdin if lines is None else lines):
         if not line.strip():
@@ -52,6 +54,8 @@ def serve(main, lines=None) -> int:
             return 1
         if status >= 128:  # stopped by a signal: end here, as a one-shot command would
             return status
+        if torch.cuda.is_initialized():  # give the GPU memory PyTorch keeps cached back to a whole-volume run
+            torch.cuda.empty_cache()
         stops.install()  # stops count again (the final commit ignores them): waiting, or in the next command
     return 0
 
