@@ -7,18 +7,20 @@ idle one and replace one that has ended.
 """
 import json
 import os
+import stat
 import subprocess
 import sys
 
 import numpy as np
 from helpers import blocks_volume, fast_settings
+import pytest
 from test_childrun import first_progress
 
 from UnsupervisedCTSegLib.engine.errors import Cancelled, InputError
 from UnsupervisedCTSegLib.engine.volume import Volume
 from UnsupervisedCTSegLib.io.readers import read_volume
 from UnsupervisedCTSegLib.io.writers import write_volume
-from UnsupervisedCTSegLib.slicer.childrun import PACKAGE_PARENT, ChildRun, Worker
+from UnsupervisedCTSegLib.slicer.childrun import PACKAGE_PARENT, ChildRun, Worker, _alive, _descendants
 
 ENVIRONMENT = {"PYTHONPATH": str(PACKAGE_PARENT), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
                "PYTHONIOENCODING": "utf-8"}
@@ -127,3 +129,23 @@ def test_serve_ends_when_its_input_closes():
     worker = Worker(threads=1, passive=False)
     worker.process.stdin.close()
     assert worker.process.wait(120) == 0
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the launcher stand-in is a shell script")
+def test_a_worker_behind_a_launcher_gets_its_commands_and_cancel_ends_both(tmp_path):
+    """Inside Slicer the worker is the PythonSlicer launcher, which runs Python as its child and
+    forwards its input to it (CTK's launcher does since Qt 5.2): a shell script that does not exec
+    plays it here."""
+    launcher = tmp_path / "launcher.sh"
+    launcher.write_text(f'#!/bin/sh\n"{sys.executable}" "$@"\n')
+    launcher.chmod(launcher.stat().st_mode | stat.S_IEXEC)
+    worker = Worker(threads=1, passive=False, python=str(launcher))
+    run = ChildRun(blocks_volume(depth=1), fast_settings(iterations=2), estimate=False, worker=worker)
+    assert run.join(120) and run.error is None, (run.error, run.details)
+    long = ChildRun(blocks_volume(), fast_settings(iterations=100000, min_labels=1), estimate=False, worker=worker)
+    first_progress(long)
+    python = _descendants(worker.process.pid)
+    assert python, "the launcher started no Python"
+    long.cancel()
+    assert isinstance(long.error, Cancelled) and not worker.alive and not any(_alive(pid) for pid in python)
+    worker.close()

@@ -195,7 +195,8 @@ class Worker:
     Started with `threads` PyTorch threads and, when `passive`, OpenMP's passive waiting (else it
     chooses as any run does, from the load as it starts); the logic starts a new one when the
     machine's load calls for the other policy. Ends at close(), when its parent ends (its input
-    closes), or when a run on it is cancelled.
+    closes), or when a run on it is cancelled. Inside Slicer the process is the PythonSlicer
+    launcher, which forwards its input to the Python it starts (CTK's launcher does since Qt 5.2).
     """
 
     def __init__(self, threads: int, passive: bool, python: Optional[str] = None):
