@@ -90,3 +90,20 @@ def test_a_run_asked_for_no_estimate_sends_none_and_still_gives_its_result():
     run = ChildRun(blocks_volume(depth=1), fast_settings(iterations=2), threads=1, estimate=False)
     assert run.join(60) and run.error is None, (run.error, run.details)
     assert run.estimate is None and run.result.labels.shape == (1, 24, 24)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the launcher stand-in is a shell script")
+def test_a_whole_volume_child_asks_for_passive_waiting_unless_the_user_chose(tmp_path, monkeypatch):
+    """Whatever starts computing during a run of minutes must not meet spinning threads."""
+    launcher = tmp_path / "launcher.sh"
+    launcher.write_text(f'#!/bin/sh\necho "wait policy [$OMP_WAIT_POLICY]"\nexec "{sys.executable}" "$@"\n')
+    launcher.chmod(launcher.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    run = ChildRun(blocks_volume(depth=1), fast_settings(iterations=2), threads=1, estimate=False,
+                   python=str(launcher))
+    assert run.join(60) and run.error is None, (run.error, run.details)
+    assert "wait policy [PASSIVE]" in run.details
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    chosen = ChildRun(blocks_volume(depth=1), fast_settings(iterations=2), threads=1, estimate=False,
+                      python=str(launcher))
+    assert chosen.join(60) and "wait policy [ACTIVE]" in chosen.details

@@ -16,6 +16,10 @@ with warm=True until the result is read back, the first one (which starts the pr
 previews) and the next ones (on that process), idle and while the competing process runs (the
 logic replaces the kept process when the load calls for the other wait policy: that first
 competing preview is the one that pays it).
+Last, the panel's whole-volume run (a ChildRun of the shared CT, default settings, at least 2
+threads: the panel gives all cores but one, so 2 or more from 3 cores up) idle and with the
+competitor starting 1 s after the run, when the run's wait policy is already set: as shipped
+(passive waiting) and with OpenMP's default waiting (OMP_WAIT_POLICY set empty), best of the repeats.
 `--env` runs ours with extra environment variables (e.g. OMP_WAIT_POLICY=ACTIVE, OMP_NUM_THREADS=1)
 to show what a setting does.
 """
@@ -101,6 +105,50 @@ def preview_table(repeats: int, env: dict) -> None:
         logic.closeWorker()
 
 
+def late_competitor_table(shared: Path, repeats: int) -> None:
+    """The panel's whole-volume child on the shared CT, idle and with the competitor starting 1 s in."""
+    from UnsupervisedCTSegLib.engine.settings import Settings
+    from UnsupervisedCTSegLib.io.readers import read_volume
+    from UnsupervisedCTSegLib.slicer.childrun import ChildRun
+    from UnsupervisedCTSegLib.slicer.panelrun import runThreads
+
+    volume = read_volume(shared)
+    threads = max(2, runThreads())
+    plain = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}  # the competitor's: OpenMP's defaults
+
+    def whole_run(late):
+        started = time.perf_counter()
+        run = ChildRun(volume, Settings(), threads=threads, estimate=False)
+        competitor = None
+        if late:
+            time.sleep(1.0)
+            competitor = subprocess.Popen([sys.executable, "-c", COMPETITOR], stdout=subprocess.DEVNULL, env=plain)
+        try:
+            if not run.join(600) or run.error is not None:
+                raise SystemExit(f"the run failed: {run.error}\n{run.details}")
+        finally:
+            if competitor is not None:
+                competitor.kill()
+                competitor.wait()
+        return time.perf_counter() - started
+
+    print(f"\n| the panel's whole-volume run, shared CT, {threads} threads | idle s | competitor from 1 s in: s | "
+          "ratio |")
+    print("|---|---:|---:|---:|")
+    chosen = os.environ.pop("OMP_WAIT_POLICY", None)
+    try:
+        for name, policy in (("as shipped (passive waiting)", None), ("OpenMP's default waiting", "")):
+            if policy is not None:
+                os.environ["OMP_WAIT_POLICY"] = policy  # set, so the run leaves it; empty: OpenMP's default
+            idle = min(whole_run(False) for _ in range(repeats))
+            late = min(whole_run(True) for _ in range(repeats))
+            print(f"| {name} | {idle:.2f} | {late:.2f} | {late / idle:.1f}x |", flush=True)
+    finally:
+        os.environ.pop("OMP_WAIT_POLICY", None)
+        if chosen is not None:
+            os.environ["OMP_WAIT_POLICY"] = chosen
+
+
 def run_once(source: Path, flags: list, output: Path, env: dict) -> tuple:
     """(segment() seconds from the run record, whole-process seconds)."""
     started = time.perf_counter()
@@ -151,6 +199,9 @@ def main():
                   f"{busy_run / idle_run:.1f}x | {busy_wall / idle_wall:.1f}x |", flush=True)
     print(f"\nbest of {args.repeats} runs each")
     preview_table(args.repeats, env)
+    shared = args.data / "totalsegmentator_example" / "example_ct_sm.nii.gz"
+    if shared.is_file():
+        late_competitor_table(shared, args.repeats)
 
 
 if __name__ == "__main__":
