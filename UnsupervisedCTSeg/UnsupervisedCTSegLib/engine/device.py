@@ -26,7 +26,8 @@ def prefer_passive_waiting(environment=os.environ, busy=None) -> None:
     process multiplying matrices beside it took 4.7x its idle time, the shared CT 3.3x; with passive
     waiting 1.7x and 1.9x. On an idle machine passive waiting costs 6 to 8% (benchmarks/contention.py),
     so it is asked for only when `busy()` (default: others_computing) does not say False. What
-    cannot be seen is a process that starts computing after the run began.
+    cannot be seen is a process that starts computing after the run began: the Slicer panel's
+    whole-volume runs, minutes long, therefore always ask for passive waiting (slicer/childrun.py).
     The thread count needs no help: PyTorch already takes it from the cores the process may use.
     """
     if "OMP_WAIT_POLICY" not in environment and (busy or others_computing)() is not False:
