@@ -42,12 +42,10 @@ def serve(main, lines=None) -> int:
             continue
         try:
             status = main([*arguments, "--progress", "json"])
-        except SystemExit as refused:  # argparse refused the arguments: its usage went to stderr
+        except SystemExit:  # argparse refused the arguments (its usage went to stderr) or printed --help
             status = 2
             print(error_line(f"the command's arguments were refused ({' '.join(arguments[1:])}): see the usage "
                              "above", 2), flush=True)
-            if not isinstance(refused.code, int):
-                raise
         except Exception as error:  # noqa: BLE001 - any other failure ends the process with its message
             traceback.print_exc()
             print(error_line(f"{type(error).__name__}: {error}", 1), flush=True)
