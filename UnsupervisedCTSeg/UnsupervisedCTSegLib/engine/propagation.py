@@ -83,9 +83,8 @@ def _unlikeness(features: np.ndarray, strokes: np.ndarray, count: int) -> np.nda
 
 
 def _box(mask: np.ndarray) -> tuple:
-    where = np.argwhere(mask)
-    low, high = where.min(axis=0), where.max(axis=0) + 1
-    return tuple(slice(int(a), int(b)) for a, b in zip(low, high))
+    """The bounding box of `mask` as slices, as regions.py takes it (no list of every voxel's indices)."""
+    return ndimage.find_objects(mask.astype(np.uint8))[0]
 
 
 def _coarsening(body: np.ndarray) -> tuple:
