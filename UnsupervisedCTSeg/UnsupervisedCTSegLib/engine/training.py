@@ -424,7 +424,7 @@ def labelling_box(body, height: int, width: int, layers: int) -> tuple:
     bounding box widened by the receptive field (one pixel per 3x3 block), so that each body pixel
     sees exactly what it would see in the whole slice. Outside it everything is outside the body
     (left unlabelled): on a clinical CT, where the body fills less than half of the field, labelling
-    and BatchNorm recalibration cost half as much."""
+    costs half as much. The BatchNorm recalibration stays on whole slices (RECALIBRATION_SLICES)."""
     y0, y1, x0, x1 = body_box(body, height, width)
     y0, x0 = max(0, y0 - layers), max(0, x0 - layers)
     y1, x1 = min(height, y1 + layers), min(width, x1 + layers)
