@@ -59,7 +59,7 @@ def test_a_part_below_the_smallest_volume_stays_with_its_label():
     assert split == 0 and len(np.unique(out[labels == 1])) == 1
 
 
-def test_fat_is_never_split():
+def test_fat_is_never_split_into_parts():
     labels, left, right = dumbbell(neck_mm=6.0)
     out, split = split_regions(labels, soft_tissue_hu(labels, (-100.0, 40.0)), SPACING, neck_mm=12.0, min_ml=5.0)
     assert split == 0 and len(np.unique(out[labels == 1])) == 1
@@ -98,3 +98,53 @@ def test_the_split_is_refused_for_photographs_and_out_of_range():
     photo = Volume(np.zeros((1, 8, 8), np.float32), colour=np.zeros((1, 8, 8, 3), np.float32))
     with pytest.raises(InputError, match="split_mm to 0"):
         segment(photo, fast_settings(body_mask=False, split_mm=12.0))
+
+
+def test_a_dense_label_is_kept_whole_however_thin_its_necks():
+    """Bone: a quarter of its voxels above 150 HU; eroding the skeleton would give one part per vertebra."""
+    labels, left, right = dumbbell(neck_mm=6.0)
+    hu = np.where(labels == 1, np.where(np.indices(labels.shape)[2] % 2, 60.0, 400.0), 40.0).astype(np.float32)
+    out, split = split_regions(labels, hu, SPACING, neck_mm=12.0, min_ml=5.0)
+    assert split == 0 and len(np.unique(out[labels == 1])) == 1
+    out, split = split_regions(labels, soft_tissue_hu(labels), SPACING, neck_mm=12.0, min_ml=5.0)
+    assert split >= 1  # the same shape in soft tissue is split
+
+
+def test_parts_of_aerated_lung_are_joined_and_gas_stays_apart():
+    """Two lungs (-800 HU) and a gas pocket (-990 HU) far below, one label: the lungs come out as one
+    part, the gas as another."""
+    shape = (24, 60, 100)
+    lungs = ball((50, 45, 35), 18, shape) | ball((50, 45, 115), 18, shape)
+    gas = ball((15, 45, 75), 12, shape)
+    labels = np.where(lungs | gas, 1, 2).astype(np.int32)
+    hu = np.select([lungs, gas], [-800.0, -990.0], 40.0).astype(np.float32)
+    out, split = split_regions(labels, hu, SPACING, neck_mm=12.0, min_ml=5.0)
+    assert split == 1
+    assert len(np.unique(out[lungs])) == 1 and len(np.unique(out[gas])) == 1
+    assert out[lungs][0] != out[gas][0]
+
+
+def test_thin_tissue_far_from_every_core_becomes_a_remainder_of_its_own():
+    """A ball (an organ) and, far from it, a thin sheet of the same label: the sheet is no tail of the
+    ball but a part of its own."""
+    shape = (24, 60, 100)
+    organ = ball((36, 45, 35), 21, shape)
+    z, y, x = grid(shape)
+    sheet = (abs(y - 45) <= 2) & (x > 100) & (x < 148) & (z > 9)
+    labels = np.where(organ | sheet, 1, 2).astype(np.int32)
+    out, split = split_regions(labels, soft_tissue_hu(labels), SPACING, neck_mm=12.0, min_ml=5.0)
+    assert split == 1 and len(np.unique(out[organ])) == 1 and len(np.unique(out[sheet])) == 1
+    assert out[organ][0] != out[sheet][0]
+
+
+def test_lungs_that_share_the_fats_label_come_out_as_one_part_and_the_fat_stays_whole():
+    """Two fat pads and two lungs in one label: the lungs become one part, the fat another."""
+    shape = (24, 60, 100)
+    lungs = ball((50, 45, 35), 18, shape) | ball((50, 45, 115), 18, shape)
+    fat = ball((15, 45, 35), 12, shape) | ball((15, 45, 115), 12, shape)
+    labels = np.where(lungs | fat, 1, 2).astype(np.int32)
+    hu = np.select([lungs, fat], [-800.0, -100.0], 40.0).astype(np.float32)
+    out, split = split_regions(labels, hu, SPACING, neck_mm=12.0, min_ml=5.0)
+    assert split == 1
+    assert len(np.unique(out[lungs])) == 1 and len(np.unique(out[fat])) == 1
+    assert out[lungs][0] != out[fat][0]

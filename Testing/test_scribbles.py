@@ -96,8 +96,8 @@ def test_open_output_keeps_unlike_voxels_as_hu_named_labels_after_the_structures
     result = segment(volume, settings(iterations=10, scribble_output="open"), scribbles=strokes)
     extra = [t for t in result.tissues if t.label > strokes.count]
     assert [t.name for t in result.tissues[:strokes.count]] == list(strokes.names)
-    assert extra and all(t.name.split(" ")[0] in ("air", "lung", "lung/fat", "fat", "fluid", "soft", "enhanced",
-                                                  "contrast/cancellous", "bone") for t in extra)
+    assert extra and all(t.name.split(" ")[0] in ("air", "lung", "lung/fat", "fat", "fat/fluid", "fluid", "soft",
+                                                  "enhanced", "contrast/cancellous", "bone", "mixed") for t in extra)
     assert int(result.labels.max()) == strokes.count + len(extra)
 
 

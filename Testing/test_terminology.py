@@ -22,6 +22,7 @@ EXPECTED = {
     "lung": (("SCT", "123037004", "Anatomical Structure"), ("SCT", "39607008", "Lung")),
     "lung/fat partial volume": (TISSUE, TISSUE),
     "fat": (TISSUE, ("SCT", "248300009", "Body fat")),
+    "fat/fluid partial volume": (TISSUE, TISSUE),
     "fluid": (("SCT", "91720002", "Body Substance"), ("SCT", "32457005", "Body fluid")),
     "soft tissue": (TISSUE, ("SCT", "87784001", "Soft tissue")),
     "enhanced soft tissue": (TISSUE, ("SCT", "87784001", "Soft tissue")),
@@ -150,3 +151,8 @@ def test_segments_made_in_the_scene_carry_their_terminology(scene, logic):
         names.append(segment.GetName())
     # The blocks are air, fat, soft tissue and bone: not all generic.
     assert any(entry_for(name) is not GENERIC for name in names), names
+
+
+@pytest.mark.parametrize("name", ["mixed fat to fluid", "mixed air to lung/fat partial volume, right front 2"])
+def test_a_mixed_label_gets_the_generic_tissue_entry(name):
+    assert entry_for(name) is GENERIC

@@ -72,7 +72,7 @@ def place_names(tissues: list, labels: np.ndarray, volume, body: Optional[np.nda
     named; labels still alike get a number. Other tissues are returned as they are."""
     bands = {}
     for tissue in tissues:
-        bands.setdefault(hu_band(tissue.mean_hu)[0], []).append(tissue)
+        bands.setdefault(tissue.band or hu_band(tissue.mean_hu)[0], []).append(tissue)
     repeated = [t for group in bands.values() if len(group) > 1 for t in group]
     if not repeated:
         return tissues

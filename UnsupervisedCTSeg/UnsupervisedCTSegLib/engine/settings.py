@@ -123,7 +123,8 @@ class Settings:
         panel="position", label="Position weight", widget="ctkSliderWidget")
     split_mm: float = knob(
         12.0, "organ split: each label's parts joined only by contacts narrower than twice this (mm) get labels "
-        "of their own, so organs of one density (liver, spleen, kidneys) come apart; fat is kept whole; "
+        "of their own, so organs of one density (liver, spleen, kidneys) come apart; bone stays whole, and "
+        "both lungs, the fat and the gas are one label each; "
         "0 = off (density classes only)", minimum=0.0, maximum=100.0,
         panel="splitMm", label="Split organs at necks under (mm)", widget="ctkSliderWidget")
     split_ml: float = knob(

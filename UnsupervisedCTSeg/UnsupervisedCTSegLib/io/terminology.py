@@ -76,6 +76,7 @@ ENTRIES = {
     "lung": Entry(SLICER_ANATOMY, ANATOMICAL_STRUCTURE, Code("SCT", "39607008", "Lung")),
     "lung/fat partial volume": GENERIC,
     "fat": Entry(SLICER_ANATOMY, TISSUE, Code("SCT", "248300009", "Body fat")),
+    "fat/fluid partial volume": GENERIC,
     "fluid": Entry(SLICER_ANATOMY, BODY_SUBSTANCE, Code("SCT", "32457005", "Body fluid")),
     "soft tissue": SOFT_TISSUE,
     "enhanced soft tissue": SOFT_TISSUE,
