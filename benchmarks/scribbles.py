@@ -31,6 +31,7 @@ from UnsupervisedCTSegLib.engine.settings import Settings
 from UnsupervisedCTSegLib.engine.windows import SOFT_TISSUE_WINDOW
 from UnsupervisedCTSegLib.evaluation import references
 from UnsupervisedCTSegLib.evaluation.strokes import simulate_strokes, structure_masks
+from UnsupervisedCTSegLib.io.orientation import radiological_slice
 from UnsupervisedCTSegLib.io.readers import read_volume
 
 STRUCTURES = ("bone", "liver", "spleen", "kidney", "muscle", "fat", "bowel", "lung")
@@ -83,7 +84,8 @@ def agreement(runs: list, body: np.ndarray) -> float:
 
 
 def picture(path: Path, volume, strokes, ours: np.ndarray, grown: np.ndarray) -> None:
-    """Strokes, ours and Grow from seeds side by side on three stroked axial slices."""
+    """Strokes, ours and Grow from seeds side by side on three stroked axial slices, drawn in
+    radiological convention (io.orientation) like the package's pictures, titled with stored indices."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -98,8 +100,9 @@ def picture(path: Path, volume, strokes, ours: np.ndarray, grown: np.ndarray) ->
         for column, (title, labels) in enumerate((("strokes", strokes.labels), ("ours", ours),
                                                   ("Grow from seeds", grown))):
             axis = axes[row, column]
-            axis.imshow(volume.hu[z], cmap="gray", vmin=low, vmax=high)
-            shown = labels[z] if column else np.where(labels[z] > 0, labels[z], 0)
+            axis.imshow(radiological_slice(volume.hu[z], volume.direction)[0], cmap="gray", vmin=low, vmax=high)
+            shown = radiological_slice(labels[z] if column else np.where(labels[z] > 0, labels[z], 0),
+                                       volume.direction)[0]
             axis.imshow(np.ma.masked_equal(shown, 0), cmap=colours, vmin=0, vmax=strokes.count,
                         alpha=1.0 if column == 0 else 0.55, interpolation="nearest")
             axis.set_title(f"{title}, slice {z}", fontsize=9)

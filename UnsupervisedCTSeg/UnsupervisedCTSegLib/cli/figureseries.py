@@ -39,5 +39,5 @@ def series_figure(ct, output, settings, slices: Optional[str] = None, labels: Op
         how = (f"{settings.variant}, {settings.mode} mode, M={settings.layers}, θ={settings.theta:g}, "
                f"μ={settings.mu:g}, T={settings.iterations}, seed {settings.seed}")
     figure = draw_series(volume.hu[start:stop], label_map[start:stop], start, volume.spacing,
-                         f"{Path(ct).name}: axial slices {start}-{stop - 1}; {how}")
+                         f"{Path(ct).name}: axial slices {start}-{stop - 1}; {how}", volume.direction)
     return save_figure(figure, output, final=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.windows import SOFT_TISSUE_WINDOW
+from ..io.orientation import radiological_slice, radiological_view
 from ..io.writers import atomic_output
 
 LABEL_ALPHA = 0.75
@@ -42,11 +43,19 @@ def _show(ax, hu, labels, lut, spacing, title: str = "") -> None:
     ax.set_yticks([])
 
 
-def draw_series(hu: np.ndarray, labels: np.ndarray, first: int, spacing=(1.0, 1.0, 1.0), title: str = ""):
-    """Slices of `hu` (z, y, x) in a row, their `labels` beneath in one colour table."""
+def draw_series(hu: np.ndarray, labels: np.ndarray, first: int, spacing=(1.0, 1.0, 1.0), title: str = "",
+                direction=None):
+    """Slices of `hu` (z, y, x) in a row, their `labels` beneath in one colour table.
+
+    Drawn in radiological convention for `direction` (io.orientation; None: LPS), inferior to superior,
+    each titled with its stored index (`first` + its index in `hu`), so the row reads the same
+    however the file was stored and its titles still name the slices the caller chose.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    view = radiological_view(hu, direction, spacing, keep_slices=True)
+    hu, labels, spacing = view.array, radiological_view(labels, direction, keep_slices=True).array, view.spacing
     depth, height, width = hu.shape
     tile = 2.4
     figure = Figure(figsize=(tile * depth + 0.4, tile * 2 * height * spacing[1] / (width * spacing[0]) + 0.5))
@@ -55,7 +64,7 @@ def draw_series(hu: np.ndarray, labels: np.ndarray, first: int, spacing=(1.0, 1.
     axes = figure.subplots(2, depth, squeeze=False, gridspec_kw=dict(wspace=0.03, hspace=0.03, left=0.03,
                                                                      right=0.99, bottom=0.01, top=0.88))
     for z in range(depth):
-        _show(axes[0, z], hu[z], None, lut, spacing, f"slice {first + z}")
+        _show(axes[0, z], hu[z], None, lut, spacing, f"slice {first + int(view.stored[z])}")
         _show(axes[1, z], hu[z], labels[z], lut, spacing)
     axes[0, 0].set_ylabel("CT", fontsize=9)
     axes[1, 0].set_ylabel("labels", fontsize=9)
@@ -64,11 +73,18 @@ def draw_series(hu: np.ndarray, labels: np.ndarray, first: int, spacing=(1.0, 1.
     return figure
 
 
-def draw_montage(hu: np.ndarray, panels: dict, thetas, mus, spacing=(1.0, 1.0, 1.0), title: str = ""):
-    """A θ (rows) x μ (columns) grid of one slice's labels; `panels[(θ, μ)]` is a 2D label map or None."""
+def draw_montage(hu: np.ndarray, panels: dict, thetas, mus, spacing=(1.0, 1.0, 1.0), title: str = "",
+                 direction=None):
+    """A θ (rows) x μ (columns) grid of one slice's labels; `panels[(θ, μ)]` is a 2D label map or None.
+
+    The stored slice `hu` (y, x) and its label maps are drawn in radiological convention for
+    `direction` (io.orientation; None: LPS), like every picture of the package.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    hu, spacing = radiological_slice(hu, direction, spacing)
+    panels = {key: None if p is None else radiological_slice(p, direction)[0] for key, p in panels.items()}
     height, width = hu.shape
     tile, left, header = 1.9, 0.45, 0.75  # inches: a panel's width, the θ labels, the titles above
     figure_height = tile * len(thetas) * height * spacing[1] / (width * spacing[0]) + header + 0.1

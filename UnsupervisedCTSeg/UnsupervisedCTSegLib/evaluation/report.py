@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from ..engine.windows import SOFT_TISSUE_WINDOW
+from ..io.orientation import radiological_slice
 from ..io.writers import atomic_outputs, check_output_folder
 from .figures import label_lut
 from .scoring import Evaluation
@@ -138,7 +139,8 @@ def _jsonable(value):
 
 def draw_figure(evaluation: Evaluation):
     """Bars of best-match IoU per group and of the agreement numbers, over one mid-volume axial slice
-    of the reference groups and of every configuration's labels, so the difference is visible."""
+    of the reference groups and of every configuration's labels, so the difference is visible. The
+    slice is drawn in radiological convention for the CT's direction (io.orientation)."""
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -177,9 +179,8 @@ def draw_figure(evaluation: Evaluation):
     agreement.grid(axis="y", alpha=0.3)
 
     row = outer[1].subgridspec(1, panels, wspace=0.04)
-    hu = evaluation.hu_preview
-    sx, sy = evaluation.spacing[0], evaluation.spacing[1]
-    reference = np.zeros(hu.shape, np.int64)
+    hu, (sx, sy, _) = radiological_slice(evaluation.hu_preview, evaluation.direction, evaluation.spacing)
+    reference = np.zeros(evaluation.hu_preview.shape, np.int64)
     for i, name in enumerate(names, start=1):
         reference[evaluation.groups.masks[name][evaluation.preview_slice]] = i
     group_lut = np.array([(0, 0, 0, 0)] + [colormaps["tab10"](i % 10) for i in range(len(names))])
@@ -191,7 +192,7 @@ def draw_figure(evaluation: Evaluation):
     axes = [figure.add_subplot(row[i]) for i in range(panels)]
     for ax, (title, overlay) in zip(axes, images):
         ax.imshow(hu, cmap="gray", vmin=SOFT_TISSUE_WINDOW[0], vmax=SOFT_TISSUE_WINDOW[1], interpolation="nearest", aspect=sy / sx)
-        overlay = overlay.copy()
+        overlay = radiological_slice(overlay, evaluation.direction)[0].copy()  # stored (y, x, RGBA), turned like hu
         overlay[..., 3] *= 0.75
         ax.imshow(overlay, interpolation="nearest", aspect=sy / sx)
         ax.set_title(title, fontsize=9)

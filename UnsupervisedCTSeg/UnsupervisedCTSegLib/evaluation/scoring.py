@@ -85,6 +85,7 @@ class Evaluation:
     hu_preview: Optional[np.ndarray] = None  # (y, x) HU of the preview slice
     label_previews: dict = field(default_factory=dict)  # configuration -> (y, x) labels of the first seed
     spacing: tuple = (1.0, 1.0, 1.0)
+    direction: Optional[np.ndarray] = None  # the CT's, so the pictures are drawn radiologically (io.orientation)
 
 
 def evaluate(volume: Volume, groups: ReferenceGroups, configurations=tuple(CONFIGURATIONS),
@@ -103,7 +104,7 @@ def evaluate(volume: Volume, groups: ReferenceGroups, configurations=tuple(CONFI
     plan = {name: [configuration_settings(name, s, device, paper_iterations) for s in seeds] for name in configurations}
     middle = volume.shape[0] // 2
     evaluation = Evaluation([], groups, seeds, dict(inputs or {}), middle, volume.hu[middle].copy(),
-                            spacing=volume.spacing)
+                            spacing=volume.spacing, direction=volume.direction)
     total, index = len(plan) * len(seeds), 0
     for name, settings_per_seed in plan.items():
         runs, labelings = [], []

@@ -115,7 +115,8 @@ def run_sweep(ct, output, grid: dict, overrides: Optional[dict] = None, slice_in
                        use_ray=use_ray, address=address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task,
                        device=base.device, quiet=quiet, what="grid points")
     title = f"{Path(ct).name}, axial slice {slice_index if slice_index is not None else preview}"
-    paths = write_report(output, log.rows(), grid, volume.hu[preview], volume.spacing, title, base, report)
+    paths = write_report(output, log.rows(), grid, volume.hu[preview], volume.spacing, title, base, report,
+                         volume.direction)
     return dict(paths=paths, report=report, rows=log.rows())
 
 
@@ -128,7 +129,9 @@ def preview_path(output: Path, key: tuple) -> Path:
 
 
 def write_report(output: Path, rows: list, grid: dict, hu: np.ndarray, spacing, title: str, base: Settings,
-                 report) -> dict:
+                 report, direction=None) -> dict:
+    """The sweep's markdown table and one montage per M of the stored slice `hu` (drawn in radiological
+    convention for the CT's `direction`, io.orientation) with every grid point's labels."""
     from ..io.writers import atomic_output
     from .figures import draw_montage, save_figure
 
@@ -145,7 +148,7 @@ def write_report(output: Path, rows: list, grid: dict, hu: np.ndarray, spacing, 
                 path = preview_path(output, point_key(m, theta, mu))
                 panels[(theta, mu)] = np.load(path) if path.exists() else None
         figure = draw_montage(hu, panels, grid["theta"], grid["mu"], spacing, f"{title}\nM = {m}; θ in rows, μ in "
-                              f"columns; T = {base.iterations}, {base.variant}, {base.mode} mode")
+                              f"columns; T = {base.iterations}, {base.variant}, {base.mode} mode", direction)
         paths[f"montage M={m}"] = save_figure(figure, montage_path(output, m))
     return paths
 

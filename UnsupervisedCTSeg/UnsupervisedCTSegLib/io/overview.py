@@ -13,6 +13,7 @@ import numpy as np
 
 from ..engine.errors import InputError
 from ..engine.windows import SOFT_TISSUE_WINDOW
+from .orientation import radiological_view
 from .writers import atomic_output
 
 COLUMNS = 4
@@ -47,8 +48,21 @@ def write_overview(path, volume, labels, tissues, max_slices: int = 12, title: s
     `tissues` the :class:`Tissue` list describing the labels. Each tile shows the CT in grey
     (`window` = (low, high) HU) with the slice index; the legend lists each label's number, name,
     mean HU and share of the voxels in `labels`. Pixels keep their physical aspect ratio from the
-    spacing. The file appears complete or not at all. Returns the path written.
+    spacing; slices are drawn in radiological convention (see draw_overview). The file appears
+    complete or not at all. Returns the path written.
     """
+    figure = draw_overview(volume, labels, tissues, max_slices, title, window, alpha)
+    path = Path(path)
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=DPI, facecolor=figure.get_facecolor())
+    return path
+
+
+def draw_overview(volume, labels, tissues, max_slices: int = 12, title: str = "",
+                  window=SOFT_TISSUE_WINDOW, alpha: float = 0.45):
+    """The figure write_overview saves. Slices are drawn in radiological convention (io.orientation:
+    anterior at the top, the patient's right on the left, inferior to superior) whatever the storage,
+    and labelled with their stored index, so the picture matches the file and any viewer."""
     hu = volume.hu
     labels = np.asarray(labels)
     if labels.ndim == 2:
@@ -62,19 +76,19 @@ def write_overview(path, volume, labels, tissues, max_slices: int = 12, title: s
     if not high > low:
         raise InputError(f"display window {window} is empty: give (low, high) HU with high > low")
     tissues = sorted(tissues, key=lambda t: int(t.label))
-
-    figure = _draw(hu, labels, tissues, volume.spacing, max_slices, title, (low, high), alpha)
-    path = Path(path)
-    with atomic_output(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=DPI, facecolor=figure.get_facecolor())
-    return path
+    view = radiological_view(hu, volume.direction, volume.spacing)
+    return _draw(view, radiological_view(labels, volume.direction).array, tissues, max_slices, title, (low, high),
+                 alpha)
 
 
-def _draw(hu, labels, tissues, spacing, max_slices, title, window, alpha):
+def _draw(view, labels, tissues, max_slices, title, window, alpha):
+    """The montage of `view` (a RadiologicalView of the HU) with `labels` turned the same way."""
     # Imported here so that importing this module stays cheap for code that never draws.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    hu, spacing = view.array, view.spacing
+    # Chosen along the view, so the same slices are shown however the volume is stored.
     indices = choose_slices(hu.shape[0], max_slices)
     columns = min(COLUMNS, len(indices))
     rows = math.ceil(len(indices) / columns)
@@ -102,7 +116,7 @@ def _draw(hu, labels, tissues, spacing, max_slices, title, window, alpha):
         ids = np.clip(labels[z].astype(np.int64), 0, lut.shape[0] - 1)
         ids[labels[z] >= lut.shape[0]] = 0
         ax.imshow(lut[ids], interpolation="nearest", aspect=sy / sx)
-        ax.text(0.02, 0.98, f"slice {z}", transform=ax.transAxes, ha="left", va="top", fontsize=9,
+        ax.text(0.02, 0.98, _slice_name(view, z), transform=ax.transAxes, ha="left", va="top", fontsize=9,
                 color="white", bbox=dict(facecolor="black", alpha=0.6, edgecolor="none", pad=1.5))
         ax.set_axis_off()
 
@@ -117,6 +131,12 @@ def _draw(hu, labels, tissues, spacing, max_slices, title, window, alpha):
     if title:
         figure.suptitle(title, color="white", fontsize=12, y=1.0 - 0.1 / height, va="top")
     return figure
+
+
+def _slice_name(view, z: int) -> str:
+    """The stored index of the view's slice z, as the user finds it in the file and in a viewer."""
+    index = int(view.stored[z])
+    return f"slice {index}" if view.stored_axis == 0 else f"{'zyx'[view.stored_axis]} {index}"
 
 
 def _draw_legend(ax, tissues, counts, height_in, width_in):
