@@ -82,7 +82,7 @@ def _parts(mask: np.ndarray, radii: list, min_ml: float, spacing: tuple, voxel_m
     """The organ parts of `mask` (_split) and, when it is big enough to count, one part more: the
     remainder, every voxel out of reach of all the cores, wherever the split met it."""
     remainder = np.zeros_like(mask)
-    parts = _split(mask, radii, min_ml, spacing, voxel_ml, remainder)
+    parts = [part for part in _split(mask, radii, min_ml, spacing, voxel_ml, remainder) if part.any()]
     if np.count_nonzero(remainder) * voxel_ml < min_ml:
         return parts if parts else [mask]  # the few voxels out of reach go to their nearest part
     return parts + [remainder]
