@@ -110,20 +110,6 @@ def test_a_dense_label_is_kept_whole_however_thin_its_necks():
     assert split >= 1  # the same shape in soft tissue is split
 
 
-def test_parts_of_aerated_lung_are_joined_and_gas_stays_apart():
-    """Two lungs (-800 HU) and a gas pocket (-990 HU) far below, one label: the lungs come out as one
-    part, the gas as another."""
-    shape = (24, 60, 100)
-    lungs = ball((50, 45, 35), 18, shape) | ball((50, 45, 115), 18, shape)
-    gas = ball((15, 45, 75), 12, shape)
-    labels = np.where(lungs | gas, 1, 2).astype(np.int32)
-    hu = np.select([lungs, gas], [-800.0, -990.0], 40.0).astype(np.float32)
-    out, split = split_regions(labels, hu, SPACING, neck_mm=12.0, min_ml=5.0)
-    assert split == 1
-    assert len(np.unique(out[lungs])) == 1 and len(np.unique(out[gas])) == 1
-    assert out[lungs][0] != out[gas][0]
-
-
 def test_thin_tissue_far_from_every_core_becomes_a_remainder_of_its_own():
     """A ball (an organ) and, far from it, a thin sheet of the same label: the sheet is no tail of the
     ball but a part of its own."""
@@ -137,14 +123,19 @@ def test_thin_tissue_far_from_every_core_becomes_a_remainder_of_its_own():
     assert out[organ][0] != out[sheet][0]
 
 
-def test_lungs_that_share_the_fats_label_come_out_as_one_part_and_the_fat_stays_whole():
-    """Two fat pads and two lungs in one label: the lungs become one part, the fat another."""
+@pytest.mark.parametrize("other_hu,other_centres", [
+    (-990.0, [(15, 45, 75)]),  # a gas pocket far below the lungs: gas stays apart
+    (-100.0, [(15, 45, 35), (15, 45, 115)]),  # two fat pads: a lung sharing the fat's label comes out
+])
+def test_both_lungs_become_one_part_apart_from_the_rest_of_their_label(other_hu, other_centres):
+    """Two lungs (-800 HU) and other pieces of one substance in the same label: the lungs come out as
+    one part, the other pieces as another."""
     shape = (24, 60, 100)
     lungs = ball((50, 45, 35), 18, shape) | ball((50, 45, 115), 18, shape)
-    fat = ball((15, 45, 35), 12, shape) | ball((15, 45, 115), 12, shape)
-    labels = np.where(lungs | fat, 1, 2).astype(np.int32)
-    hu = np.select([lungs, fat], [-800.0, -100.0], 40.0).astype(np.float32)
+    other = np.logical_or.reduce([ball(centre, 12, shape) for centre in other_centres])
+    labels = np.where(lungs | other, 1, 2).astype(np.int32)
+    hu = np.select([lungs, other], [-800.0, other_hu], 40.0).astype(np.float32)
     out, split = split_regions(labels, hu, SPACING, neck_mm=12.0, min_ml=5.0)
     assert split == 1
-    assert len(np.unique(out[lungs])) == 1 and len(np.unique(out[fat])) == 1
-    assert out[lungs][0] != out[fat][0]
+    assert len(np.unique(out[lungs])) == 1 and len(np.unique(out[other])) == 1
+    assert out[lungs][0] != out[other][0]

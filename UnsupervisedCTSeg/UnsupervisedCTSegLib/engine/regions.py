@@ -92,8 +92,9 @@ def _join_in_bands(parts: list, hu: np.ndarray) -> list:
     """`parts` with those of one name united into one part, where that name is one of JOINED_BANDS or
     says the part is mixed (no organ: a split by place tells nothing about it)."""
     joined, kept = {}, []
-    for part in parts:
-        name = describe_band(np.percentile(hu[part], (25, 50, 75)))[0] if part.any() else ""
+    quartiles = label_quartiles(_numbered(parts, hu.shape), hu, len(parts))[1:]
+    for part, quartile in zip(parts, quartiles):
+        name = describe_band(quartile)[0] if part.any() else ""
         if name in JOINED_BANDS or name.startswith(MIXED):
             joined[name] = joined[name] | part if name in joined else part
         else:
@@ -144,12 +145,17 @@ def _nearest_seed(seeds: np.ndarray, spacing: tuple) -> tuple:
     return seeds[tuple(where)], distance
 
 
+def _numbered(parts: list, shape: tuple) -> np.ndarray:
+    """The disjoint `parts` as one array: 1 + the part's index where a part is, 0 elsewhere."""
+    numbered = np.zeros(shape, np.int32)
+    for number, part in enumerate(parts, start=1):
+        numbered[part] = number
+    return numbered
+
+
 def _nearest_part(parts: list, spacing: tuple) -> np.ndarray:
     """0-based index of the nearest part, for every voxel of the coarse grid."""
-    seeds = np.zeros(parts[0].shape, np.int32)
-    for number, part in enumerate(parts, start=1):
-        seeds[part] = number
-    return _nearest_seed(seeds, spacing)[0] - 1
+    return _nearest_seed(_numbered(parts, parts[0].shape), spacing)[0] - 1
 
 
 def _paint_fine(out: np.ndarray, mask: np.ndarray, nearest: np.ndarray, step: tuple, first: int) -> None:
