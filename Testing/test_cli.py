@@ -101,7 +101,7 @@ def test_failed_write_leaves_no_partial_outputs(tmp_path, monkeypatch, capsys):
     out = tmp_path / "out" / "labels.nrrd"
     assert main(["segment", str(source), "-o", str(out), *FAST]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "No space left on device" in err[0] and "nothing was written" in err[0], err
+    assert len(err) == 1 and "No space left on device" in err[0] and "none of the outputs was changed" in err[0], err
     assert not out.parent.exists()  # not even the folder the run made for its outputs
 
 

@@ -189,11 +189,11 @@ def test_deeplesion_hu_conversion_order_and_spacing_from_dl_info(tmp_path):
     assert single.shape == (1, 2, 2) and single.spacing == (0.703125, 0.703125, 5.0)
 
 
-def test_deeplesion_without_spacing_warns_and_uses_1mm(tmp_path):
+def test_deeplesion_without_spacing_notes_it_and_uses_1mm(tmp_path):
     write_png16(tmp_path / "001.png", [[32768]])
-    with pytest.warns(UserWarning, match="assuming 1 x 1 x 1 mm"):
-        read = read_deeplesion(tmp_path)
+    read = read_deeplesion(tmp_path)
     assert read.spacing == (1.0, 1.0, 1.0)
+    assert any("assuming 1 x 1 x 1 mm" in note for note in read.notes)
 
 
 def test_deeplesion_unknown_key_in_dl_info_is_an_error(tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 from ..engine.errors import InputError
 from ..evaluation.figures import draw_series, save_figure
 from ..evaluation.references import load_label_map
-from ..io.readers import read_volume
+from ..io.readers import read_volume, show_notes
 from ..io.writers import check_no_clash, check_output_file
 from .slicerange import default_series, parse_slices
 
@@ -24,6 +24,7 @@ def series_figure(ct, output, settings, slices: Optional[str] = None, labels: Op
     volume = read_volume(ct, spacing=spacing, dl_info=dl_info, series=series)
     check_no_clash({"figure": output}, [*volume.files, *([Path(labels)] if labels else [])],
                    "choose another name or folder for the figure")
+    show_notes(volume)
     start, stop = parse_slices(slices, volume.shape[0]) if slices else default_series(volume.shape[0])
     if labels is not None:
         label_map = load_label_map(labels, volume, "label map")

@@ -5,12 +5,14 @@ Bad input exits with status 2 and one line naming the problem and the fix; nothi
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 import warnings
 from pathlib import Path
 
 from .. import __version__
-from ..engine.errors import Cancelled, InputError
+from ..engine.errors import Cancelled, InputError, one_line, shown
 from ..engine.settings import (PAPERS, STUDY_PRESET, Settings, field_default, flag_names, knobs, preset_text,
                                shown_default)
 from ..io import stops
@@ -21,8 +23,24 @@ RESUMABLE = ("evaluate-bsds", "sweep")  # commands that write each result as it 
 BSDS_SETTING_FIELDS = ("layers", "channels", "theta", "mu", "iterations", "min_labels", "lr", "seed", "device")
 
 
+class UsageError(SystemExit):
+    """argparse refused the command line; `message` says why (main() prints it as one line, exit status 2)."""
+
+    def __init__(self, message: str):
+        super().__init__(2)
+        self.message = message
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser (and, through add_subparsers, its subcommands' parsers) whose refusals raise
+    UsageError instead of printing the whole usage: main() says them in one line."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ctseg", description="Unsupervised CT segmentation by backpropagation.")
+    parser = OneLineParser(prog="ctseg", description="Unsupervised CT segmentation by backpropagation.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -40,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--outputs", choices=("all", "labelmap"), default="all", help="all: the labelmap, the "
                      ".seg.nrrd, the run record and the overview picture (default); labelmap: the labelmap and "
                      "its run record only")
-    seg.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's choice, the cores)")
+    seg.add_argument("--threads", type=int, help="CPU threads for PyTorch, 1 to 4 per core (default: PyTorch's "
+                     "choice, the cores)")
     seg.add_argument("--scribbles", metavar="STROKES", help="a labelmap (1..n = structures, 0 = unpainted) or a "
                      ".seg.nrrd whose segments hold a few strokes each, on the CT's grid: label every voxel in the "
                      "body as one of those structures (see --scribble-method, --scribble-output); what a rerun "
@@ -229,18 +248,30 @@ def scaleout_options(args) -> dict:
 
 def command_segment(args) -> int:
     from ..engine.device import pick_device
-    from ..io.outputs import ALL, LABELMAP_AND_RECORD, check_outputs
-    from ..io.readers import read_volume
+    from ..io.outputs import ALL, LABELMAP_AND_RECORD, check_not_inputs, check_outputs
+    from ..io.readers import check_input, read_volume
     from .running import JsonProgress
 
     settings = settings_from(args)
     if args.threads is not None:
-        if args.threads < 1:
-            raise InputError(f"--threads {args.threads}: give at least 1")
+        cores = os.cpu_count() or 1
+        if not 1 <= args.threads <= 4 * cores:  # more only slows the run, and a huge count ends PyTorch's pool
+            raise InputError(f"--threads {shown(args.threads)}: give 1 to {4 * cores}, at most 4 per core of "
+                             f"this machine's {cores} (leave it out for PyTorch's choice, the cores)")
         import torch
 
         torch.set_num_threads(args.threads)  # before the first operation starts PyTorch's thread pool
-    check_outputs(args.output)  # can the outputs be written at all: before reading or computing anything
+    if args.scribbles == "":
+        raise InputError("--scribbles is empty: give the strokes file (a labelmap or a .seg.nrrd), or leave the flag out")
+    kinds = LABELMAP_AND_RECORD if args.outputs == "labelmap" else ALL
+    # Can every output be written and put in place, and does none overwrite a file the run reads
+    # (the CT, the strokes): before reading or computing anything.
+    check_outputs(args.output, (*kinds, "checkpoint") if args.scribbles else kinds)
+    inputs = [Path(p) for p in (args.input, args.scribbles) if p]
+    check_not_inputs(args.output, inputs, (*kinds, "checkpoint") if args.scribbles else kinds)
+    check_input(args.input)  # a missing, special or impossibly large input: before PyTorch's import
+    if args.scribbles:
+        check_input(args.scribbles, labels=True)
     pick_device(settings.device)  # a device this machine lacks: refused before anything is read
     volume = read_volume(args.input, spacing=args.spacing, dl_info=args.dl_info, series=args.series)
     strokes = None
@@ -252,8 +283,7 @@ def command_segment(args) -> int:
     reporter = JsonProgress() if args.progress == "json" else ProgressBar(args.quiet)
     # A scribble run is not estimated: the estimate times unsupervised steps.
     run_segmentation(volume, settings, args.output, reporter, estimate=not args.quiet and strokes is None,
-                     title=Path(args.input).name, kinds=LABELMAP_AND_RECORD if args.outputs == "labelmap" else ALL,
-                     strokes=strokes)
+                     title=Path(args.input).name, kinds=kinds, strokes=strokes, inputs=inputs)
     return 0
 
 
@@ -268,8 +298,8 @@ def command_evaluate(args) -> int:
     from ..engine.device import pick_device
     from ..evaluation import report, scoring
     from ..evaluation.references import load_reference
-    from ..io.readers import read_volume
-    from ..io.writers import check_no_clash, check_output_folder
+    from ..io.readers import read_volume, show_notes
+    from ..io.writers import check_no_clash, check_output_folder, check_replaceable
     from .slicerange import parse_slices
 
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
@@ -287,8 +317,10 @@ def command_evaluate(args) -> int:
     volume = read_volume(args.ct)
     start, stop = parse_slices(args.slices, volume.shape[0])
     reference = load_reference(args.reference, args.names, volume, args.tissue_masks, (start, stop))
-    check_no_clash({f"evaluation's {kind}": output / name for kind, name in report.REPORT_FILES.items()},
-                   [*volume.files, *reference.files], "choose another output folder with -o")
+    report_paths = {f"evaluation's {kind}": output / name for kind, name in report.REPORT_FILES.items()}
+    check_no_clash(report_paths, [*volume.files, *reference.files], "choose another output folder with -o")
+    check_replaceable(report_paths, "remove it or choose another output folder with -o")
+    show_notes(volume)
     volume = volume.slab(start, stop)
     inputs = {"title": Path(args.ct).name, "ct": str(args.ct), "reference": str(args.reference),
               "names": str(args.names),
@@ -382,11 +414,19 @@ def command_series(args) -> int:
 
 def main(argv=None) -> int:
     """Run one command; every failure the user can fix is one line on stderr and exit status 2."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     commands = {"segment": command_segment, "demo": command_demo, "evaluate-ct": command_evaluate,
                 "evaluate-bsds": command_bsds, "sweep": command_sweep, "figure-series": command_series,
                 "serve": command_serve}
+    try:
+        check_arguments(argv)  # before argparse, which would repeat such an argument in its message
+        args = build_parser().parse_args(argv)
+    except (InputError, UsageError) as error:  # one line, and one JSON line where --progress json was asked
+        refused = argparse.Namespace(progress="json" if asks_for_json(argv) else None)
+        if isinstance(error, InputError):
+            return _failed(refused, f"error: {error}", 2)
+        usage = f"ctseg {argv[0]} --help" if argv and argv[0] in commands else "ctseg --help"
+        return _failed(refused, f"error: {error.message}: see `{usage}`", 2)
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warning
         try:
@@ -402,14 +442,56 @@ def main(argv=None) -> int:
                 return _failed(args, f"{how}; the finished results are kept in {args.output}: rerun the same "
                                "command to resume", status)
             return _failed(args, f"{how}; nothing was written", status)
+        except (MemoryError, RuntimeError) as error:  # outside a run (the engine words its own)
+            from ..engine.device import is_out_of_host_memory, out_of_memory_error
+
+            if not is_out_of_host_memory(error):
+                raise
+            return _failed(args, f"error: {out_of_memory_error('cpu', error=error)}", 2)
         except OSError as error:  # the checks before the run passed, then the system refused
-            where = f" '{error.filename}'" if error.filename else ""
+            where = f" '{shown(error.filename)}'" if error.filename else ""
+            if error.errno == errno.ENAMETOOLONG:  # a path the user gave, too long for the file system
+                return _failed(args, f"error:{where} {error.strerror}: give a shorter path (file names of at most "
+                               "255 bytes)", 2)
             return _failed(args, f"error:{where} {error.strerror or error}: check the paths, permissions and free "
                            "disk space", 1)
 
 
+def check_arguments(argv) -> None:
+    """Refuse an argument holding a NUL or bytes that are no UTF-8 text (on Linux a file name in
+    another encoding arrives as surrogate escapes), before any library sees it: ITK aborts the
+    whole process on such a path, and no message could print it."""
+    for argument in argv:
+        if "\x00" in argument:
+            raise InputError(f"the argument '{shown(argument)}' holds a NUL character, which no path or value can "
+                             "hold: remove it")
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError(f"the argument '{shown(argument)}' is no UTF-8 text (a name in another encoding; each "
+                             "byte that is no UTF-8 shows as \\xNN): rename the file or folder to a UTF-8 name "
+                             "and give the new path") from None
+
+
+def asks_for_json(argv) -> bool:
+    """Whether a `segment` command line that could not be parsed asked for --progress json (its last
+    --progress, or an abbreviation argparse accepts, before any `--`)."""
+    if not argv or argv[0] != "segment":
+        return False
+    wanted = False
+    for at, argument in enumerate(argv):
+        if argument == "--":
+            break
+        name, equals, value = argument.partition("=")
+        if len(name) >= len("--pro") and "--progress".startswith(name):
+            wanted = (value if equals else (argv[at + 1] if at + 1 < len(argv) else "")) == "json"
+    return wanted
+
+
 def _failed(args, message: str, status: int) -> int:
-    """Say why the command failed: one line on stderr, and one JSON line on stdout for --progress json."""
+    """Say why the command failed: one line on stderr, and one JSON line on stdout for --progress json.
+    The message is made one line of bounded length (engine.errors.one_line), whatever text it quotes."""
+    message = one_line(message)
     print(f"ctseg: {message}", file=sys.stderr, flush=True)
     if getattr(args, "progress", None) == "json":
         from ..io.progresslines import error_line
@@ -433,7 +515,7 @@ def run() -> int:
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings as one 'ctseg: warning:' line on stderr, without Python's source line."""
-    print(f"ctseg: warning: {message}", file=sys.stderr if file is None else file)
+    print(f"ctseg: warning: {one_line(message)}", file=sys.stderr if file is None else file)
 
 
 if __name__ == "__main__":

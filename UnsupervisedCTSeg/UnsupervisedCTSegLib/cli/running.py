@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 
 from ..engine.settings import Settings
 from ..io import progresslines
@@ -68,31 +69,53 @@ class JsonProgress:
 
 
 def run_segmentation(volume, settings: Settings, output, reporter, estimate: bool = True, title: str = "",
-                     kinds=None, strokes=None):
+                     kinds=None, strokes=None, inputs=()):
     """Segment `volume` and write its outputs (those of `kinds`, default all) as the command's last
     step (see stops.commit); `reporter` shows the estimate, the progress and the result.
 
     With `strokes` (engine.scribbles.Strokes) the run labels the structures, starts from the checkpoint
     (partition or weights) a previous scribble run left beside `output` when it fits, and leaves its own there.
+    `inputs` are files the run reads besides the volume's (the strokes): no output may overwrite one.
     The caller has checked that the output place can be written (outputs.check_outputs).
     """
-    from ..engine.run import segment
-    from ..io.outputs import ALL, check_not_inputs, read_checkpoint, write_checkpoint, write_outputs
+    from ..engine.run import check_run, segment
+    from ..io.outputs import ALL, check_not_inputs, read_checkpoint, write_outputs
+    from ..io.readers import show_notes
 
     kinds = kinds or ALL
-    check_not_inputs(output, volume.files, kinds)  # an output that would overwrite an input: before hours of work
+    # An output that would overwrite an input, a volume or setting the run refuses: before hours of work.
+    check_not_inputs(output, [*volume.files, *inputs], (*kinds, "checkpoint") if strokes is not None else kinds)
+    check_run(volume, settings, strokes)
+    show_notes(volume)
     if estimate:
         announce_estimate(volume, settings, reporter)
     resume = read_checkpoint(output) if strokes is not None else None
-    try:
-        result = segment(volume, settings, progress=reporter, scribbles=strokes, resume=resume)
-    finally:
-        reporter.close()
-    if result.checkpoint is not None:
-        write_checkpoint(output, result.checkpoint)
+    with warnings.catch_warnings():
+        raised = _collect_warnings()
+        try:
+            result = segment(volume, settings, progress=reporter, scribbles=strokes, resume=resume)
+        finally:
+            reporter.close()
+    # Every warning the user saw goes into the run record too: the reader's (the volume's notes) and the run's.
+    seen = list(dict.fromkeys([*volume.notes, *raised]))
+    if seen:
+        result.record["warnings"] = seen
     paths = write_outputs(output, result, title=title, final=True, kinds=kinds)
     reporter.done(result, paths)
     return result, paths
+
+
+def _collect_warnings() -> list:
+    """Within a warnings.catch_warnings() block: show each warning as before, and list its text."""
+    raised = []
+    show = warnings.showwarning
+
+    def show_and_keep(message, category, filename, lineno, file=None, line=None):
+        raised.append(" ".join(str(message).split()))
+        show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show_and_keep
+    return raised
 
 
 def announce_estimate(volume, settings: Settings, reporter) -> None:

@@ -141,3 +141,58 @@ def is_out_of_memory(error) -> bool:
             return True
         error = error.__cause__ or error.__context__
     return False
+
+
+# How the C allocator's failure reads: PyTorch ("can't allocate memory" on Linux and macOS, "not enough
+# memory" on Windows) and numpy ("Unable to allocate 1.2 GiB for an array ...").
+_ALLOCATION_FAILED = re.compile(r"can't allocate memory|not enough memory|unable to allocate", re.IGNORECASE)
+_ASKED = re.compile(r"allocate (\d+) bytes|allocate ([\d.]+ [KMGT]?i?B)", re.IGNORECASE)
+
+
+def is_out_of_host_memory(error) -> bool:
+    """True when the system refused memory to this process (a MemoryError, or PyTorch's CPU allocator)."""
+    return isinstance(error, MemoryError) or (isinstance(error, RuntimeError)
+                                              and bool(_ALLOCATION_FAILED.search(str(error))))
+
+
+def out_of_memory_error(device, shape=(), error=None) -> InputError:
+    """One line for a run that ran out of memory: where, how much one step asked for, and the fixes.
+
+    The CPU's line does not say "out of memory": is_out_of_memory reads that as the GPU's, for which
+    the panel offers a run on the CPU."""
+    voxels = f" segmenting {' x '.join(str(n) for n in shape)} voxels" if shape else ""
+    found = _ASKED.search(str(error or ""))
+    asked = ""
+    if found:
+        asked = f"; one step asked for {int(found[1]) / 2 ** 20:,.0f} MiB more" if found[1] else \
+            f"; one step asked for {found[2]} more"
+    if getattr(device, "type", "cpu") == "cuda":
+        return InputError(f"out of GPU memory on {describe(device)}{voxels}{asked}: rerun with "
+                          "--device cpu, or lower p (--channels) or the training crop (--train-size)")
+    available = available_memory()
+    free = f" with {available / 2 ** 30:,.1f} GiB available to it" if available is not None else ""
+    return InputError(f"not enough memory{voxels} on the CPU{free}{asked}: close other programs, "
+                      "lower p (--channels) or the training crop (--train-size), or crop the volume")
+
+
+def available_memory():
+    """Bytes this process can still take: the system's available memory (psutil), or less under a
+    limit on the process's address space (ulimit -v); None when neither can be known."""
+    found = []
+    try:
+        import psutil
+
+        found.append(int(psutil.virtual_memory().available))
+    except ImportError:
+        pass
+    try:
+        import resource  # POSIX only
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit != resource.RLIM_INFINITY:
+            import psutil
+
+            found.append(max(limit - psutil.Process().memory_info().vms, 0))
+    except (ImportError, OSError, ValueError):
+        pass
+    return min(found) if found else None

@@ -15,7 +15,7 @@ import torch
 from . import runrecord
 from .bodymask import TISSUE_HU, body_mask
 from .cleanup import clean_labels
-from .device import describe, pick_device
+from .device import describe, is_out_of_host_memory, out_of_memory_error, pick_device
 from .errors import Cancelled, InputError
 from .kmeans import assign, kmeans
 from .memory import reuse_freed_memory
@@ -49,6 +49,23 @@ def segment(volume: Volume, settings: Optional[Settings] = None,
     (scribbles.run_fingerprint): propagate reuses its partition and only propagates, network starts
     from its weights and trains a third of T; otherwise it is ignored.
     """
+    settings, strokes = check_run(volume, settings, scribbles)
+    device = pick_device(settings.device)
+    try:
+        with reuse_freed_memory():  # page faults cost as much as the arithmetic otherwise
+            if strokes is not None:
+                scribble_run = _propagated_run if settings.scribble_method == "propagate" else _network_scribble_run
+                return scribble_run(volume, settings, strokes, resume, device, progress, cancel)
+            return _run(volume, settings, device, progress, cancel)
+    except (MemoryError, RuntimeError) as error:  # torch.cuda.OutOfMemoryError is a RuntimeError too
+        if isinstance(error, torch.cuda.OutOfMemoryError) or is_out_of_host_memory(error):
+            raise out_of_memory_error(device, volume.shape, error) from error
+        raise
+
+
+def check_run(volume: Volume, settings: Optional[Settings] = None, scribbles=None) -> tuple:
+    """The checks segment() makes before any work, for a caller that wants them first: the
+    validated (settings, strokes or None), or an InputError naming the problem and the fix."""
     settings = (settings or Settings()).validate()
     if not isinstance(volume, Volume):
         raise InputError("no input volume: give a Volume (read one with readers.read_volume)")
@@ -60,15 +77,8 @@ def segment(volume: Volume, settings: Optional[Settings] = None,
         check_photo_settings(settings)
     else:
         volume.check_ct_spacing()
-    strokes = None
-    if scribbles is not None:
-        strokes = check_scribble_settings(scribbles, volume, settings)
-    device = pick_device(settings.device)
-    with reuse_freed_memory():  # page faults cost as much as the arithmetic otherwise
-        if strokes is not None:
-            scribble_run = _propagated_run if settings.scribble_method == "propagate" else _network_scribble_run
-            return scribble_run(volume, settings, strokes, resume, device, progress, cancel)
-        return _run(volume, settings, device, progress, cancel)
+    strokes = None if scribbles is None else check_scribble_settings(scribbles, volume, settings)
+    return settings, strokes
 
 
 def check_scribble_settings(scribbles, volume: Volume, settings: Settings) -> Strokes:
@@ -101,12 +111,9 @@ def _network_scribble_run(volume: Volume, settings: Settings, strokes: Strokes, 
     fingerprint = run_fingerprint(volume, settings, strokes)
     resumed = resume is not None and resume.fingerprint == fingerprint and "partition" not in resume.state
     iterations = max(1, int(np.ceil(settings.iterations * RERUN_SHARE))) if resumed else settings.iterations
-    try:
-        clusters, trace, model = segment_series(
-            volume.hu, settings, device, report, cancel, rng, body, volume.spacing, strokes.labels, strokes.count,
-            resume.state if resumed else None, iterations)
-    except torch.cuda.OutOfMemoryError as error:
-        raise _out_of_memory(device) from error
+    clusters, trace, model = segment_series(
+        volume.hu, settings, device, report, cancel, rng, body, volume.spacing, strokes.labels, strokes.count,
+        resume.state if resumed else None, iterations)
     check(cancel)
     labels, tissues = structure_labels(clusters, strokes, settings, volume.hu, body)
     if body is not None and settings.outside_segment:
@@ -207,24 +214,15 @@ def _begin(volume: Volume, settings: Settings, progress, cancel) -> tuple:
     return started, report, rng, body
 
 
-def _out_of_memory(device) -> InputError:
-    return InputError(f"out of GPU memory on {describe(device)}: rerun with --device cpu, or lower "
-                      "p (--channels) or the training crop (--train-size)")
-
-
 def _run(volume: Volume, settings: Settings, device, progress, cancel) -> Segmentation:
     """segment() after its checks: body mask, clustering, clean-up, naming and the run record."""
     started, report, rng, body = _begin(volume, settings, progress, cancel)
-    try:
-        if settings.variant == "kmeans":
-            clusters, trace = _kmeans_clusters(volume, settings, device, report, cancel, body)
-        elif settings.mode == "slice":
-            clusters, trace = segment_slices(volume.hu, settings, device, report, cancel, body, volume.colour)
-        else:
-            clusters, trace, _ = segment_series(volume.hu, settings, device, report, cancel, rng, body,
-                                                volume.spacing)
-    except torch.cuda.OutOfMemoryError as error:
-        raise _out_of_memory(device) from error
+    if settings.variant == "kmeans":
+        clusters, trace = _kmeans_clusters(volume, settings, device, report, cancel, body)
+    elif settings.mode == "slice":
+        clusters, trace = segment_slices(volume.hu, settings, device, report, cancel, body, volume.colour)
+    else:
+        clusters, trace, _ = segment_series(volume.hu, settings, device, report, cancel, rng, body, volume.spacing)
     check(cancel)
 
     def finishing(stage):

@@ -24,6 +24,14 @@ LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 # size in mm the engine uses (body mask, clean-up, the through-plane term) would be meaningless.
 PLAUSIBLE_SPACING_MM = (0.05, 20.0)
 
+# Voxel values beyond ±2^24 are refused. No CT encoding comes near it (16-bit stored values span
+# -32768 to 65535, and even a rescale slope of 10, as extended scales for metal use, keeps them
+# within ±655,360 HU), so such a value is a wrong rescale or a garbled file, and training on it
+# gives meaningless labels and statistics. It is also where float32, the engine's number type,
+# stops holding every whole number (label maps pass here too), and it refuses values float32
+# cannot hold at all (which would turn into infinities) in the same words.
+MAX_ABS_HU = float(2 ** 24)
+
 
 @dataclass
 class Volume:
@@ -137,8 +145,9 @@ def geometry_from_ijk_to_ras(matrix) -> tuple:
 def as_hu_array(array, source: str = "") -> np.ndarray:
     """Check that `array` is one scalar 2D or 3D image of finite numbers and return it as float32 (z, y, x).
 
-    A 2D image becomes a one-slice volume. RGB, 4D, empty and non-finite data are refused with a
-    message naming the fix, because training on them silently gives meaningless labels.
+    A 2D image becomes a one-slice volume. RGB, 4D, empty and non-finite data, and values beyond
+    ±MAX_ABS_HU, are refused with a message naming the fix (NaN and infinities told apart from huge
+    values), because training on them silently gives meaningless labels.
     """
     where = f" in {source}" if source else ""
     array = np.asarray(array)
@@ -155,12 +164,32 @@ def as_hu_array(array, source: str = "") -> np.ndarray:
                          "volume is needed: pick one time point or channel of 4D/multi-component data")
     if array.size == 0:
         raise InputError(f"the image{where} is empty {array.shape}: load a volume that has voxels")
-    array = array.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(array)):
-        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
-        raise InputError(f"the image{where} has {bad} NaN or infinite voxels: "
-                         "replace them (e.g. with -1024 HU) before segmenting")
-    return array
+    with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32 are refused below, in words
+        hu = array.astype(np.float32, copy=False)
+    if -MAX_ABS_HU <= float(hu.min()) and float(hu.max()) <= MAX_ABS_HU:  # False with a NaN anywhere
+        return hu
+    raise InputError(_implausible_values(array, where))
+
+
+def _implausible_values(array: np.ndarray, where: str) -> str:
+    """The message for an image with NaN, infinite or implausibly large voxels, telling them apart."""
+    nonfinite = ~np.isfinite(array) if array.dtype.kind == "f" else np.zeros(array.shape, bool)
+    with np.errstate(invalid="ignore"):
+        beyond = ((array > MAX_ABS_HU) | (array < -MAX_ABS_HU)) & ~nonfinite
+    found = []
+    if beyond.any():
+        largest = float(np.max(np.abs(array[beyond].astype(np.float64))))
+        found.append(f"{_voxels(np.count_nonzero(beyond))} beyond ±{MAX_ABS_HU:,.0f} (up to {largest:.3g} in "
+                     "magnitude), no Hounsfield units (CT spans about -1024 to 30,000 HU)")
+    if nonfinite.any():
+        found.append(_voxels(np.count_nonzero(nonfinite), "NaN or infinite "))
+    fix = ("check the file's rescale slope and intercept, or replace them (e.g. with -1024 HU) before segmenting"
+           if beyond.any() else "replace them (e.g. with -1024 HU) before segmenting")
+    return f"the image{where} has {' and '.join(found)}: {fix}"
+
+
+def _voxels(count, kind: str = "") -> str:
+    return f"{int(count)} {kind}voxel{'' if count == 1 else 's'}"
 
 
 def check_same_grid(other: Volume, volume: Volume, what: str) -> None:

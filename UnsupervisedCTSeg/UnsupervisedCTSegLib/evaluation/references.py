@@ -117,7 +117,7 @@ def load_names(path) -> dict:
 
 def load_label_map(path, volume: Volume, what: str = "reference") -> np.ndarray:
     """Read an integer label map and check it lies on the CT's grid; returns int32 (z, y, x)."""
-    labels = read_volume(path)
+    labels = read_volume(path, labels=True)
     check_same_grid(labels, volume, f"{what} '{Path(path).name}'")
     values = labels.hu
     if not np.array_equal(values, np.round(values)) or values.min() < 0:

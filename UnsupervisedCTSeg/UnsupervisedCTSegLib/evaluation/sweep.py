@@ -71,7 +71,7 @@ def run_sweep(ct, output, grid: dict, overrides: Optional[dict] = None, slice_in
               reference=None, names=None, spacing=None, dl_info=None, series=None, use_ray: bool = True,
               address: Optional[str] = None, cpus_per_task: float = 1, gpus_per_task: Optional[float] = None,
               quiet: bool = False) -> dict:
-    from ..io.readers import read_volume
+    from ..io.readers import read_volume, show_notes
     from .tasks import run_tasks
 
     overrides = {k: v for k, v in (overrides or {}).items() if k not in ("layers", "theta", "mu")}
@@ -90,6 +90,7 @@ def run_sweep(ct, output, grid: dict, overrides: Optional[dict] = None, slice_in
     written = {**{f"sweep's {k}": output / f for k, f in FILES.items()},
                **{f"sweep's montage for M={m}": montage_path(output, m) for m in grid["layers"]}}
     check_no_clash(written, inputs, "choose another output folder with -o")
+    show_notes(volume)
     if slice_index is not None:
         volume = volume.slab(slice_index, slice_index + 1)
     preview = 0 if slice_index is not None else volume.shape[0] // 2

@@ -21,19 +21,22 @@ from ..engine.tissues import Tissue
 from ..engine.volume import Volume
 from .itkquiet import last_line
 from .writers import (LABELMAP_SUFFIXES, SEGMENTATION_SUFFIX, atomic_outputs, check_no_clash, check_output_file,
+                      check_replaceable,
                       full_suffix, png_slice_folders, write_labelmap, write_segmentation)
 
 DESCRIPTIONS = {"labelmap": "labelmap", "segmentation": "Slicer segmentation written beside it",
-                "record": "run record written beside it", "overview": "overview picture written beside it"}
-ALL = tuple(DESCRIPTIONS)
+                "record": "run record written beside it", "overview": "overview picture written beside it",
+                "checkpoint": "scribble checkpoint written beside it"}
+ALL = ("labelmap", "segmentation", "record", "overview")
+CHECKPOINT_SUFFIX = ".weights.pt"
 # What a program that reads the result back needs (the Slicer module's child process): the labels
 # and the record that names them, without the picture, so matplotlib is never imported.
 LABELMAP_AND_RECORD = ("labelmap", "record")
 
 
 def output_paths(labelmap_path, kinds=ALL) -> dict:
-    """The labelmap path and its siblings with the same stem, those of `kinds`; refuses an
-    unsupported suffix."""
+    """The labelmap path and its siblings with the same stem, those of `kinds` ("checkpoint" is a
+    scribble run's); refuses an unsupported suffix."""
     path = Path(labelmap_path)
     suffix = full_suffix(path.name)
     if path.name.lower().endswith(SEGMENTATION_SUFFIX):
@@ -44,18 +47,23 @@ def output_paths(labelmap_path, kinds=ALL) -> dict:
         raise InputError(f"output '{path}' must end in .nrrd, .nii.gz or .nii (the labelmap); "
                          "the .seg.nrrd, .json and .png are written beside it")
     stem = path.name[: len(path.name) - len(suffix)]
+    if suffix.lower().startswith(".nii") and suffix != suffix.lower():
+        raise InputError(f"output '{path}': NIfTI readers (ITK's, and so Slicer's) accept only the lower-case "
+                         f"suffix: give '{path.with_name(stem + suffix.lower())}'")
     paths = {"labelmap": path, "segmentation": path.with_name(stem + SEGMENTATION_SUFFIX),
-             "record": path.with_name(stem + ".json"), "overview": path.with_name(stem + ".png")}
+             "record": path.with_name(stem + ".json"), "overview": path.with_name(stem + ".png"),
+             "checkpoint": path.with_name(stem + CHECKPOINT_SUFFIX)}
     return {kind: paths[kind] for kind in kinds}
 
 
-def check_outputs(labelmap_path) -> dict:
-    """Refuse, before the input is even read, a labelmap name whose files cannot be written there.
-
-    Returns the output paths.
-    """
-    paths = output_paths(labelmap_path)
+def check_outputs(labelmap_path, kinds=ALL) -> dict:
+    """Refuse, before the input is even read, a labelmap name whose files (those of `kinds`) could
+    not all be written and put in place: an unwritable or full folder, a name too long, an existing
+    folder, special or read-only file in the way. Returns the output paths."""
+    paths = output_paths(labelmap_path, kinds)
     check_output_file(paths["labelmap"], "the labelmap and the files written beside it")
+    check_replaceable({DESCRIPTIONS[k]: p for k, p in paths.items()},
+                      "remove it or choose another output name with -o")
     return paths
 
 
@@ -87,11 +95,12 @@ def _free_name(paths: dict, inputs) -> Path:
 
 
 def write_outputs(labelmap_path, result, title: str = "", final: bool = False, kinds=ALL) -> dict:
-    """Write the outputs of `result` (an engine Segmentation) named in `kinds` beside `labelmap_path`;
-    returns their paths.
+    """Write the outputs of `result` (an engine Segmentation) named in `kinds` beside `labelmap_path`,
+    and a scribble run's checkpoint, all or none; returns their paths.
 
     `final`: these are the command's last outputs (see stops.commit).
     """
+    kinds = tuple(kinds) + (("checkpoint",) if result.checkpoint is not None else ())
     paths = output_paths(labelmap_path, kinds)
     with atomic_outputs(paths, final) as temp:
         write_labelmap(temp["labelmap"], result.labels, result.volume)
@@ -103,23 +112,21 @@ def write_outputs(labelmap_path, result, title: str = "", final: bool = False, k
             from .overview import write_overview  # matplotlib: only when a picture is asked for
 
             write_overview(temp["overview"], result.volume, result.labels, result.tissues, title=title)
+        if "checkpoint" in paths:
+            _save_checkpoint(temp["checkpoint"], result.checkpoint)
     return paths
 
 
 def checkpoint_path(labelmap_path) -> Path:
     """Where a scribble run keeps its checkpoint (partition or weights): beside the labelmap, `<stem>.weights.pt`."""
-    path = output_paths(labelmap_path, ("record",))["record"]
-    return path.with_name(path.name[: -len(".json")] + ".weights.pt")
+    return output_paths(labelmap_path, ("checkpoint",))["checkpoint"]
 
 
-def write_checkpoint(labelmap_path, checkpoint) -> Path:
-    """Save a scribble run's Checkpoint (partition or weights, and fingerprint) for the next rerun."""
+def _save_checkpoint(path, checkpoint) -> None:
+    """A scribble run's Checkpoint (partition or weights, and fingerprint), for the next rerun."""
     import torch
 
-    path = checkpoint_path(labelmap_path)
-    with atomic_outputs({"weights": path}) as temp:
-        torch.save({"state": checkpoint.state, "fingerprint": checkpoint.fingerprint}, temp["weights"])
-    return path
+    torch.save({"state": checkpoint.state, "fingerprint": checkpoint.fingerprint}, path)
 
 
 def read_checkpoint(labelmap_path):

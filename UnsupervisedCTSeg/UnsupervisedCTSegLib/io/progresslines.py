@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
+from ..engine.errors import one_line
 from ..engine.results import Progress
 
 EVENTS = ("estimate", "progress", "done", "error")
@@ -30,7 +31,8 @@ def done_line(paths: dict, labels: int, device: str, seconds: float) -> str:
 
 
 def error_line(message: str, status: int) -> str:
-    return _line("error", message=message, status=status)
+    """The error event: its message on one line and of bounded length (engine.errors.one_line)."""
+    return _line("error", message=one_line(message), status=status)
 
 
 def read_line(text: str) -> Optional[dict]:

@@ -18,10 +18,13 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..engine.errors import InputError
+from ..engine.errors import InputError, shown
 from ..engine.volume import Volume
-from .dicomseries import UnscannableFolder, check_series_complete, choose_series, series_in
+from .dicomseries import UnscannableFolder, check_series_complete, choose_series, plan_series, read_header, series_in
+from .imagesize import check_claimed_size
 from .itkquiet import last_line, quiet
+from .modality import check_values
+from .multiframe import is_multiframe, multiframe_file, read_multiframe
 
 ITK_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 DICOM_SUFFIXES = (".dcm", ".dicom")
@@ -31,31 +34,69 @@ SUPPORTED = ("give a .nrrd, .nii/.nii.gz, .mha file, a DICOM series folder "
              "or a folder of DeepLesion 16-bit PNG slices")
 
 
-def read_volume(path, spacing=None, dl_info=None, series=None) -> Volume:
+def read_volume(path, spacing=None, dl_info=None, series=None, labels: bool = False) -> Volume:
     """Read any supported CT file or folder; the single entry point the CLI and the module use.
 
     `spacing` (x, y, z mm) overrides the spacing stored in the file, for headers that lack or
     garble it. `dl_info` = (path to DeepLesion DL_info.csv, row key) gives the spacing of PNG slices.
     `series` is the SeriesInstanceUID to read from a DICOM folder that holds several. The Volume's
-    `files` lists every file read, and its spacing is checked against what CT can have.
+    `files` lists every file read, and its spacing is checked against what CT can have. `labels`:
+    the file is a label map (strokes, a reference), which may compress far more than a CT
+    (io.imagesize). Anything but a regular file or a folder (a FIFO, a device) is refused before
+    it is opened, since opening it could wait forever.
     """
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise InputError(f"'{path}' does not exist: check the path (and that the drive is mounted)")
+    path = check_input(path, labels)
     spacing = None if spacing is None else _check_spacing(spacing)
     if series is not None and not (path.is_dir() or _has_suffix(path, DICOM_SUFFIXES)):
         raise InputError(f"--series chooses a DICOM series, but '{path.name}' is not a DICOM folder or file: drop --series")
+    if dl_info is not None and not (path.is_dir() or _has_suffix(path, (".png",))):
+        raise InputError(f"--dl-info gives the spacing of DeepLesion PNG slices, but '{path.name}' is no PNG slice or "
+                         "folder of them: drop --dl-info (--spacing X Y Z overrides any file's spacing)")
     if path.is_dir():
         volume = _read_folder(path, spacing, dl_info, series)
     elif _has_suffix(path, ITK_SUFFIXES):
         volume = _read_itk_file(path, spacing)
     elif _has_suffix(path, DICOM_SUFFIXES):
+        check_only_files(path.parent)  # the series' other files are scanned too
         volume = _read_dicom_series(path.parent, spacing, containing=path, series=series)
     elif _has_suffix(path, (".png",)):
         volume = read_deeplesion(path, spacing, dl_info)
     else:
         raise InputError(f"cannot read '{path.name}': unsupported format; {SUPPORTED}")
-    return volume.check_ct_spacing()
+    volume = volume.check_ct_spacing()
+    return volume if labels else check_values(volume)  # values that cannot be HU: a note
+
+
+def show_notes(volume: Volume) -> None:
+    """What the reader assumed or found (Volume.notes: a spacing assumed, a tilt corrected, values
+    that are not HU) as one warning each. Readers only note; a command says them once its checks
+    have passed, so that a refusal stays the only line the user sees."""
+    for note in volume.notes:
+        warnings.warn(note, stacklevel=2)
+
+
+def check_input(path, labels: bool = False) -> Path:
+    """The checks read_volume makes before reading voxels, cheap enough to run before anything else
+    (PyTorch's import takes a second): the path exists, is a regular file or a folder, and a file's
+    header claims no more voxels than the file holds and memory can keep (io.imagesize). Returns it
+    as a Path."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InputError(f"'{path}' does not exist: check the path (and that the drive is mounted)")
+    if not (path.is_file() or path.is_dir()):
+        raise InputError(f"'{path}' is not a regular file or a folder (a FIFO, socket or device), which could "
+                         "block reading forever: save the CT to a file and give that")
+    if path.is_file() and _has_suffix(path, ITK_SUFFIXES):
+        data_files = _detached_data_files(path)
+        for data in data_files:
+            if not data.exists():
+                raise InputError(f"the voxel data file '{data.name}' that '{path.name}' refers to is missing: keep it "
+                                 "in the same folder as the header, or re-export the volume as one .nrrd or .mha file")
+            if not data.is_file():
+                raise InputError(f"the voxel data file '{data.name}' that '{path.name}' refers to is not a regular "
+                                 "file (a FIFO, socket or device): re-export the volume as one .nrrd or .mha file")
+        check_claimed_size(path, data_files, is_ct=not labels)
+    return path
 
 
 def read_deeplesion(folder, spacing=None, dl_info=None) -> Volume:
@@ -63,7 +104,7 @@ def read_deeplesion(folder, spacing=None, dl_info=None) -> Volume:
 
     Slices are ordered by the number in their names (9.png before 10.png). Spacing comes from
     `spacing` (x, y, z), else from `dl_info` = (DL_info.csv, key), else from a DL_info.csv found in
-    the folder or the DeepLesion layout above it, else 1 mm with a warning. DeepLesion PNGs carry no
+    the folder or the DeepLesion layout above it, else 1 mm with a note. DeepLesion PNGs carry no
     position or orientation, so the origin is 0 and the direction the identity.
     """
     folder = Path(folder).expanduser()
@@ -72,8 +113,6 @@ def read_deeplesion(folder, spacing=None, dl_info=None) -> Volume:
     files = [folder] if folder.is_file() else _sorted_png_slices(folder)
     hu = np.stack([_read_deeplesion_png(f) for f in _same_size(files)])
     found, info, note = _deeplesion_spacing(folder, spacing, dl_info)
-    if note:
-        warnings.warn(note, stacklevel=2)
     return Volume(hu, found, source=str(folder), files=tuple(files) + ((info,) if info else ()),
                   notes=(note,) if note else ())
 
@@ -98,6 +137,7 @@ def _check_spacing(spacing) -> tuple:
 
 def _read_folder(folder: Path, spacing, dl_info, series=None) -> Volume:
     """A folder is a DICOM series if GDCM finds one in it, else DeepLesion if it holds PNGs."""
+    check_only_files(folder)
     found = series_in(folder)
     if series is not None or found:
         return _read_dicom_series(folder, spacing, series=series, found=found)
@@ -106,17 +146,38 @@ def _read_folder(folder: Path, spacing, dl_info, series=None) -> Volume:
     raise InputError(f"cannot read folder '{folder}': it holds no DICOM series and no PNG slices; {SUPPORTED}")
 
 
+def check_only_files(folder: Path) -> None:
+    """Refuse a folder holding a FIFO, socket or device: scanning it for DICOM would open that and
+    could wait forever; or a file whose name is no UTF-8 text, on which ITK aborts the process."""
+    for entry in folder.iterdir():
+        if not entry.name.isascii() and not _is_utf8(entry.name):
+            raise InputError(f"'{shown(folder)}' holds '{shown(entry.name)}', whose name is no UTF-8 text (a name in "
+                             "another encoding): rename it to a UTF-8 name, or move it out of the folder")
+        if not (entry.is_file() or entry.is_dir()) and entry.exists():
+            raise InputError(f"'{folder}' holds '{entry.name}', which is not a regular file (a FIFO, socket or "
+                             "device) and would block reading: move it out of the folder")
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are no UTF-8 arrive as surrogate escapes
+        return False
+    return True
+
+
 def _read_itk_file(path: Path, spacing=None) -> Volume:
     """Read NRRD/NIfTI/MetaImage with SimpleITK, turning its RuntimeError into an InputError.
 
-    A detached data file that is missing, and NIfTI data shorter than its header says (ITK would
-    fill the rest with zeros), are refused first; ITK's own console output is kept out of sight.
+    NIfTI data shorter than its header says (ITK would fill the rest with zeros) is refused first;
+    check_input has refused missing detached data files and weighed the header's claim. ITK's own
+    console output is kept out of sight.
     """
-    data_files = _detached_data_files(path)
-    for data in data_files:
-        if not data.is_file():
-            raise InputError(f"the voxel data file '{data.name}' that '{path.name}' refers to is missing: keep it in "
-                             "the same folder as the header, or re-export the volume as one .nrrd or .mha file")
+    if _has_suffix(path, (".nii", ".nii.gz")) and not path.name.endswith((".nii", ".nii.gz")):
+        suffix = ".nii.gz" if _has_suffix(path, (".nii.gz",)) else ".nii"
+        raise InputError(f"cannot read '{path.name}': NIfTI readers accept only the lower-case suffix; rename it "
+                         f"to end in {suffix}")
+    data_files = _detached_data_files(path)  # check_input has refused missing and special ones
     _check_nifti_length(path)
     try:
         with quiet() as printed:
@@ -242,7 +303,10 @@ def _read_dicom_series(folder: Path, spacing=None, containing: Path | None = Non
     """Read one whole DICOM series (see dicomseries); HU via the rescale tags.
 
     GDCM skips non-DICOM files in the folder, and SimpleITK applies RescaleSlope/Intercept, so the
-    voxels come out in Hounsfield units. `found` is series_in(folder), when already known.
+    voxels come out in Hounsfield units. Every header is checked first (dicomseries.plan_series):
+    slices that cannot be placed are refused, sheared ones (a gantry tilt) are put on an orthogonal
+    grid, another Modality than CT is said; an enhanced multi-frame file is read as the 3D image it
+    holds (io.multiframe). `found` is series_in(folder), when already known.
     """
     try:
         uid, files = choose_series(folder, series, containing, found)
@@ -250,27 +314,37 @@ def _read_dicom_series(folder: Path, spacing=None, containing: Path | None = Non
         if containing is None or series is not None:
             raise
         return _read_dicom_file(containing, spacing)  # a file among others the scan cannot pass: that file
-    check_series_complete(folder, uid, files)
+    headers = check_series_complete(folder, uid, files)
+    framed = multiframe_file(folder, files, headers, containing)
+    if framed is not None:
+        return read_multiframe(framed, spacing)
+    layout = plan_series(files, headers, spacing, folder)
     reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(files)
+    reader.SetFileNames([files[i] for i in layout.order])
     try:
         with quiet():
             image = reader.Execute()
     except RuntimeError as error:
         raise InputError(f"cannot read the DICOM series in '{folder}' ({last_line(error)}): "
                          "check that the files are complete CT images") from None
-    return _volume_from_image(image, containing or folder, spacing, files=tuple(Path(f) for f in files))
+    return layout.place(_volume_from_image(image, containing or folder, spacing, files=tuple(Path(f) for f in files)))
 
 
 def _read_dicom_file(path: Path, spacing=None) -> Volume:
-    """One DICOM file on its own, as a one-slice volume; HU via the rescale tags."""
+    """One DICOM file on its own, as a one-slice volume (or the 3D image of a multi-frame file); HU
+    via the rescale tags. Its header is checked as a series' are (dicomseries.plan_series)."""
+    header = read_header(path)
+    if is_multiframe(header):
+        return read_multiframe(path, spacing)
+    layout = plan_series([path], [header], spacing) if header is not None else None
     try:
         with quiet():
             image = sitk.ReadImage(str(path))
     except RuntimeError as error:
         raise InputError(f"cannot read DICOM file '{path.name}' ({last_line(error)}): check that it is a complete "
                          "CT image") from None
-    return _volume_from_image(image, path, spacing, files=(path,))
+    volume = _volume_from_image(image, path, spacing, files=(path,))
+    return volume if layout is None else layout.place(volume)
 
 
 def _volume_from_image(image: sitk.Image, path: Path, spacing_override=None, files=()) -> Volume:

@@ -27,7 +27,7 @@ def read_strokes(path, volume: Volume) -> Strokes:
                          "the segmentation (.seg.nrrd), or give a labelmap")
     if path.name.lower().endswith(SEGMENTATION_SUFFIX):
         return _read_segmentation(path, volume)
-    image = read_volume(path)
+    image = read_volume(path, labels=True)
     check_same_grid(image, volume, f"strokes '{path.name}'")
     return make_strokes(_integers(image.hu, path), shape=volume.shape)
 
@@ -40,7 +40,7 @@ def _read_segmentation(path: Path, volume: Volume) -> Strokes:
     if reader.GetDimension() != 3 or reader.GetNumberOfComponents() != 1:
         raise InputError(f"the segmentation '{path.name}' keeps its segments in several layers (they overlap): "
                          "erase the overlap in Segment Editor, or export the strokes as a labelmap")
-    image = read_volume(path)
+    image = read_volume(path, labels=True)
     check_same_grid(image, volume, f"strokes '{path.name}'")
     values = _integers(image.hu, path)
     segments = []

@@ -46,30 +46,71 @@ def full_suffix(name: str) -> str:
     return Path(name).suffix
 
 
-PARTIAL = re.compile(r"^\.(?P<stem>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.partial")  # our temporaries' names
+# Our temporary and set-aside files: .STEM.PID-HOST-RANDOM.partialSUFFIX and .STEM.PID-HOST-RANDOM.previousSUFFIX
+# (HOST is absent in names written by versions before 0.9).
+OURS = re.compile(r"^\.(?P<stem>.+)\.(?P<pid>\d+)-(?:(?P<host>[0-9a-f]{8})-)?[0-9a-f]{8}\.(?P<kind>partial|previous)")
 MIN_FREE_BYTES = 1 << 20  # below this the disk is full for any output we write
+# A temporary file lives from the start of writing a set of outputs to their rename: seconds, minutes
+# for a 512 x 512 x 1000 labelmap. One untouched for a day belongs to no run still writing.
+STALE_AFTER_SECONDS = 24 * 3600
+NAME_MAX_BYTES = 255  # the longest file name Linux, macOS (APFS) and Windows (NTFS, in UTF-16 units) allow
+MAX_TEMPORARY_STEM = 60  # of the user's stem, in characters, kept in a temporary name (it is only a hint)
+
+
+def _this_host() -> str:
+    """8 hex digits naming this machine, this boot and this process-id namespace.
+
+    Why: a process id means something only where it was given. Another run in a container (its
+    own PID namespace), on another host writing to a shared folder, or before a reboot, has
+    process ids this process cannot check; its files must be judged by their age alone.
+    """
+    import hashlib
+    import socket
+
+    try:
+        import psutil
+
+        boot = f"{psutil.boot_time():.0f}"
+    except Exception:  # noqa: BLE001 - without psutil the name still separates hosts
+        boot = ""
+    namespace = ""
+    with contextlib.suppress(OSError):  # Linux only: the PID namespace this process lives in
+        namespace = str(os.stat("/proc/self/ns/pid").st_ino)
+    text = f"{socket.gethostname()}|{boot}|{namespace}"
+    return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+HOST = _this_host()
+
+
+def _side_name(path: Path, kind: str) -> Path:
+    """A hidden name beside `path`, kept within NAME_MAX_BYTES whatever the user's name."""
+    suffix = full_suffix(path.name)
+    stem = path.name[: len(path.name) - len(suffix)][:MAX_TEMPORARY_STEM]
+    return path.with_name(f".{stem}.{os.getpid()}-{HOST}-{uuid.uuid4().hex[:8]}.{kind}{suffix.lower()}")
 
 
 def temporary_path(path: Path) -> Path:
-    """A hidden name beside `path` that keeps its suffix(es) and names this process: .STEM.PID-RANDOM.partialSUFFIX.
+    """A hidden name beside `path` that keeps its suffix(es) and names this process:
+    .STEM.PID-HOST-RANDOM.partialSUFFIX.
 
-    Writers such as SimpleITK pick the format from the suffix; the process id lets a later run tell
-    the leftovers of a killed run from the files of a run still writing.
+    Writers such as SimpleITK pick the format from the (lower-cased) suffix; the process id and
+    host let a later run tell the leftovers of a killed run from the files of a run still writing.
     """
-    suffix = full_suffix(path.name)
-    stem = path.name[: len(path.name) - len(suffix)]
-    return path.with_name(f".{stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial{suffix}")
+    return _side_name(path, "partial")
 
 
 @contextlib.contextmanager
 def atomic_outputs(paths: dict, final: bool = False):
-    """Yield {key: temporary path} beside each of `paths`; on success rename them all into place together.
+    """Yield {key: temporary path} beside each of `paths`; on success put them all in place together.
 
     On an exception every temporary file and every folder made here is deleted and no final path is
-    touched, so readers never see a half-written result or a partial set. The renames run as one
-    `stops.commit()`, which a Ctrl-C or SIGTERM does not split; `final` says these are the command's
-    last outputs. An OSError while writing (disk full, read-only folder) becomes an InputError naming
-    the file and the fix. The temporary files lie in the final folder, so os.replace is an atomic rename.
+    touched, so readers never see a half-written result or a partial set. Putting them in place is
+    all-or-nothing too (`_swap_in`): when one rename fails, the files already replaced are put back.
+    It runs as one `stops.commit()`, which a Ctrl-C or SIGTERM does not split; `final` says these
+    are the command's last outputs. An OSError while writing (disk full, read-only folder) becomes
+    an InputError naming the file and the fix. The temporary files lie in the final folder, so
+    os.replace is an atomic rename.
     """
     paths = {key: Path(p) for key, p in paths.items()}
     temporary = {key: temporary_path(p) for key, p in paths.items()}
@@ -80,8 +121,7 @@ def atomic_outputs(paths: dict, final: bool = False):
             folder.mkdir(parents=True, exist_ok=True)
         yield temporary
         with stops.commit(final):
-            for key, path in paths.items():
-                os.replace(temporary[key], path)
+            _swap_in(paths, temporary)
     except BaseException as error:
         for path in temporary.values():
             with contextlib.suppress(OSError):
@@ -94,6 +134,34 @@ def atomic_outputs(paths: dict, final: bool = False):
         raise
 
 
+def _swap_in(paths: dict, temporary: dict) -> None:
+    """Rename every temporary file onto its path, or none: the files they replace are first set aside
+    under hidden names and put back when any step fails, and deleted only when all are in place."""
+    for path in paths.values():
+        if path.is_dir() and not path.is_symlink():
+            raise IsADirectoryError(21, "it is a folder", str(path))
+    previous, placed = {}, []
+    try:
+        for key, path in paths.items():
+            if os.path.lexists(path):
+                previous[key] = _side_name(path, "previous")
+                os.replace(path, previous[key])
+        for key, path in paths.items():
+            os.replace(temporary[key], path)
+            placed.append(key)
+    except BaseException:
+        for key in placed:
+            with contextlib.suppress(OSError):
+                os.replace(paths[key], temporary[key])  # the new file back to its temporary name (deleted later)
+        for key, aside in previous.items():
+            with contextlib.suppress(OSError):
+                os.replace(aside, paths[key])
+        raise
+    for aside in previous.values():
+        with contextlib.suppress(OSError):
+            aside.unlink()
+
+
 @contextlib.contextmanager
 def atomic_output(path, final: bool = False):
     """atomic_outputs for one file: yield its temporary path."""
@@ -103,40 +171,63 @@ def atomic_output(path, final: bool = False):
 
 def _write_error(error: OSError, paths: dict, temporary: dict) -> InputError:
     """One line for a write that failed: which output, why (the system's words), and what to do."""
-    failed = next((f"'{paths[k]}'" for k, t in temporary.items() if error.filename and Path(error.filename) == t),
-                  f"into '{next(iter(paths.values())).parent}'")
+    named = {str(p): f"'{p}'" for p in paths.values()} | {str(t): f"'{paths[k]}'" for k, t in temporary.items()}
+    failed = named.get(str(error.filename), f"into '{next(iter(paths.values())).parent}'")
     why = error.strerror or str(error)
-    return InputError(f"cannot write {failed} ({why}); nothing was written: free some disk space or "
-                      "choose a writable folder for the outputs")
+    return InputError(f"cannot write {failed} ({why}); none of the outputs was changed: free some disk space, "
+                      "choose a writable folder or remove what stands in the way")
 
 
 def remove_stale_partials(folder) -> list:
     """Delete the temporary files that runs killed while writing (SIGKILL, power loss) left in `folder`.
 
-    Only names made by temporary_path whose process is gone are removed, never another program's
-    files and never those of a run still writing. Returns the removed paths.
+    Only names made by temporary_path are judged, and only the provably stale are removed: those of
+    a process of this host, boot and PID namespace that is gone, and those untouched for
+    STALE_AFTER_SECONDS (a run elsewhere: in a container, on another host, before a reboot). A
+    file a killed run set aside while renaming (.previous) goes back to its name when that name is
+    free, and is never deleted. Returns the removed paths.
     """
     removed = []
     with contextlib.suppress(OSError):
         for path in Path(folder).iterdir():
-            match = PARTIAL.match(path.name)
-            if match and path.is_file() and not _process_alive(int(match["pid"])):
-                with contextlib.suppress(OSError):
+            match = OURS.match(path.name)
+            if not match or not path.is_file() or not _stale(path, match):
+                continue
+            with contextlib.suppress(OSError):
+                if match["kind"] == "partial":
                     path.unlink()
                     removed.append(path)
+                else:
+                    _restore_set_aside(path, match)
     return removed
 
 
+def _stale(path: Path, match) -> bool:
+    import time
+
+    if match["host"] == HOST and not _process_alive(int(match["pid"])):
+        return True
+    return time.time() - path.stat().st_mtime > STALE_AFTER_SECONDS
+
+
+def _restore_set_aside(path: Path, match) -> None:
+    """A user's file a killed run moved aside: back to its name when nothing took that name."""
+    suffix = path.name[match.end():]
+    original = path.with_name(match["stem"] + suffix)
+    if len(match["stem"]) < MAX_TEMPORARY_STEM and not os.path.lexists(original):
+        os.replace(path, original)
+
+
 def _process_alive(pid: int) -> bool:
+    """Whether process `pid` of this PID namespace runs; psutil, so the answer is the same on every desktop."""
+    import psutil
+
     if pid == os.getpid():
         return True
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, OSError):
-        return True  # another user's process, or a pid this system cannot check: leave its files alone
-    return True
+        return psutil.pid_exists(pid)
+    except (OverflowError, ValueError, OSError):
+        return True  # a pid this system cannot check: leave its files alone
 
 
 def check_output_folder(path, contents: str) -> Path:
@@ -154,12 +245,36 @@ def check_output_folder(path, contents: str) -> Path:
 
 
 def check_output_file(path, contents: str) -> Path:
-    """check_output_folder for the folder of one output file, refusing a path that is a folder."""
+    """check_output_folder for the folder of one output file, refusing a path that is a folder and
+    anything in its place that could not be replaced (check_replaceable)."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise InputError(f"output '{path}' is a folder: give a file name for {contents}")
     _check_can_create_in(path.parent, path, contents)
+    check_replaceable({"output": path}, f"remove it or choose another name for {contents}")
     return path
+
+
+def check_replaceable(outputs: dict, fix: str) -> None:
+    """Refuse, before any work, an output that could not be put in place at the end.
+
+    `outputs` maps a description to a path. Refused: a name longer than the file system allows,
+    and an existing folder, special file (FIFO, device) or file this process may not replace
+    (read-only or immutable), each named with `fix` ending the message.
+    """
+    for what, path in outputs.items():
+        path = Path(path)
+        if len(os.fsencode(path.name)) > NAME_MAX_BYTES:
+            raise InputError(f"the {what} '{path.name[:40]}...' has a name of {len(os.fsencode(path.name))} bytes, "
+                             f"more than the {NAME_MAX_BYTES} a file system allows: {fix}")
+        if not os.path.lexists(path):
+            continue
+        if path.is_dir():
+            raise InputError(f"the {what} '{path}' exists as a folder, which a file cannot replace: {fix}")
+        if not path.is_file():
+            raise InputError(f"the {what} '{path}' exists and is not a regular file (a FIFO, socket or device): {fix}")
+        if not os.access(path, os.W_OK):
+            raise InputError(f"the {what} '{path}' exists and is read-only or locked, so it cannot be replaced: {fix}")
 
 
 def _check_can_create_in(folder: Path, output: Path, contents: str) -> None:
