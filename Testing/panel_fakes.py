@@ -19,6 +19,12 @@ guiConnectors.py there):
 The widgets are made from the panel's real .ui file (``panelUi``), as slicer.util.childWidgetVariables
 makes the ``ui`` namespace: every named widget is an attribute, those with a SlicerParameterName are
 working fakes of their class, the others accept whatever the panel sets or calls on them.
+
+For the panel's and the Segment Editor effect's life in the application (test_panel.py,
+test_editor_effect.py) there are stand-ins for slicer.app (its aboutToQuit signal, the override
+cursor, the layout manager), the scene (observers that `fire` calls as VTK does) and a process's
+runs: a fake logic whose runs the test ends by hand, and fake childrun and checkpoints modules
+whose cancelAll, forget and forgetAll are recorded (Session).
 """
 from __future__ import annotations
 
@@ -430,3 +436,239 @@ def tableWrapper():
     fields.update({p.name: Field(p.kind(p.default), list(p.choices) if p.choices else None)
                    for p in parameters.PARAMETERS})
     return type("TableWrapper", (Wrapper56,), {"fields": fields})
+
+
+# --- the application, the scene, the logic and its runs, for the panel's and the effect's life ----------
+# (test_panel.py and test_editor_effect.py load the module file and the effect with these)
+
+
+class Anything:
+    """What the application hands out where the code under test only passes things on: every
+    attribute, call and context is another Anything, and it iterates as empty."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = Anything()
+        object.__setattr__(self, name, value)
+        return value
+
+    def __call__(self, *args, **kwargs):
+        return Anything()
+
+    def __iter__(self):
+        return iter(())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+VTK_OBJECT = "vtkObject"
+
+
+def calldata_type(kind):
+    """VTK's decorator: an observer so marked is called with the event's object as a third argument."""
+    def mark(function):
+        function.CallDataType = kind
+        return function
+    return mark
+
+
+class Node:
+    """An MRML node: its ID, name and class (IsA knows the volume classes' bases)."""
+
+    BASES = {"vtkMRMLScalarVolumeNode": ("vtkMRMLVolumeNode",),
+             "vtkMRMLLabelMapVolumeNode": ("vtkMRMLScalarVolumeNode", "vtkMRMLVolumeNode")}
+
+    def __init__(self, nodeID: str, className: str, name: str = ""):
+        self.nodeID, self.className, self.name = nodeID, className, name or nodeID
+
+    def GetID(self):
+        return self.nodeID
+
+    def GetName(self):
+        return self.name
+
+    def IsA(self, className) -> bool:
+        return className == self.className or className in self.BASES.get(self.className, ())
+
+
+class Scene:
+    """The vtkMRMLScene that the panel and the effect observe: observers by event, and `fire`, which
+    calls them as VTK does (with the node as a third argument where the observer asks for it)."""
+
+    StartCloseEvent, EndCloseEvent, NodeRemovedEvent = "StartCloseEvent", "EndCloseEvent", "NodeRemovedEvent"
+
+    def __init__(self):
+        self._observers = {}
+        self._tags = itertools.count(1)
+
+    def AddObserver(self, event, callback, priority=0.0) -> int:
+        tag = next(self._tags)
+        self._observers[tag] = (event, callback)
+        return tag
+
+    def RemoveObserver(self, tag) -> None:
+        self._observers.pop(tag, None)
+
+    def observers(self, event) -> int:
+        return sum(1 for observed, _ in self._observers.values() if observed == event)
+
+    def fire(self, event, node=None) -> None:
+        for observed, callback in list(self._observers.values()):
+            if observed == event:
+                if getattr(callback, "CallDataType", None):
+                    callback(self, event, node)
+                else:
+                    callback(self, event)
+
+    def Clear(self, removeSingletons=False) -> None:
+        self.fire(self.StartCloseEvent)
+        self.fire(self.EndCloseEvent)
+
+    def IsNodePresent(self, node) -> bool:
+        return True
+
+    def GetFirstNodeByName(self, name):
+        return None
+
+    def GetNodeByID(self, nodeID):
+        return None
+
+
+class LayoutManager:
+    def __init__(self):
+        self.plotViewCount = 0
+        self.threeDViewCount = 0
+
+    def sliceWidget(self, name):
+        return None
+
+
+class Application:
+    """slicer.app: its aboutToQuit signal, the override cursor (a depth), the layout manager."""
+
+    def __init__(self):
+        self.aboutToQuit = Signal()
+        self.cursors = 0
+        self.layout = LayoutManager()
+        self.connected = []
+
+    def connect(self, signal, slot) -> None:
+        self.connected.append(signal)
+
+    def setOverrideCursor(self, cursor) -> None:
+        self.cursors += 1
+
+    def restoreOverrideCursor(self) -> None:
+        self.cursors -= 1
+
+    def layoutManager(self):
+        return self.layout
+
+    def testingEnabled(self) -> bool:
+        return False
+
+
+class Session:
+    """One process's runs, as the fake logic starts them and the fake childrun and checkpoints modules
+    see them; `log` records what was called, each with `probe()` (the cursor and status at the time)."""
+
+    def __init__(self, probe=lambda: None):
+        self.log, self.runs, self.probe = [], [], probe
+
+    def record(self, *what) -> None:
+        self.log.append([*what, self.probe()])
+
+    def modules(self) -> dict:
+        """{module name: module} of the fake childrun, checkpoints and logic, for sys.modules."""
+        import types
+
+        def cancelAll():
+            self.record("cancelAll")
+            for run in self.runs:
+                if not run.done:
+                    run.cancel(wait=0)
+
+        childrun = types.ModuleType("childrun")
+        childrun.cancelAll = cancelAll
+        checkpoints = types.ModuleType("checkpoints")
+        checkpoints.forget = lambda nodeID: self.record("forget", nodeID)
+        checkpoints.forgetAll = lambda: self.record("forgetAll")
+        checkpoints.path = lambda *ids: "/checkpoints/" + "-".join(map(str, ids))
+        logic = types.ModuleType("logic")
+        session = self
+
+        class UnsupervisedCTSegLogic(Logic):
+            def __init__(self, scene):
+                super().__init__(session)
+
+        logic.UnsupervisedCTSegLogic = UnsupervisedCTSegLogic
+        package = "UnsupervisedCTSegLib.slicer."
+        return {package + "childrun": childrun, package + "checkpoints": checkpoints, package + "logic": logic}
+
+
+class Run:
+    """A ChildRun that the test ends: finish() with a result, or cancel()."""
+
+    def __init__(self, session: Session, context):
+        self.session, self.context = session, context
+        self.cancelled = self.done = False
+        self.estimate = self.error = self.result = None
+        self.elapsed, self.details = 3.0, ""
+
+    def poll(self):
+        return None
+
+    def cancel(self, wait=2.0) -> None:
+        self.session.record("cancel")
+        self.cancelled = self.done = True
+
+    def join(self, timeout=None) -> bool:
+        return self.done
+
+    def finish(self) -> None:
+        import types
+
+        self.done = True
+        self.result = types.SimpleNamespace(record={"device": "CPU"}, tissues=[1, 2, 3])
+
+
+class Logic:
+    """UnsupervisedCTSegLogic as the panel and the effect use it, recording each call."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def nodeVoxels(self, volumeNode):
+        return "voxels"
+
+    volumeFromNode = nodeVoxels
+
+    def strokesFromSegmentation(self, segmentationNode, volumeNode):
+        return "strokes"
+
+    def startRun(self, volume, settings, context=None, **options):
+        self.session.record("startRun", context.volumeNode.GetName())
+        run = Run(self.session, context)
+        self.session.runs.append(run)
+        return run
+
+    def applyResult(self, volumeNode, result, segmentationNode=None, **options):
+        import types
+
+        self.session.record("applyResult")
+        return types.SimpleNamespace(segmentationNode=Anything(), labelmapNode=None, tableNode=None,
+                                     plotChartNode="chart", previousNode=None)
+
+    def fillStrokeSegments(self, segmentationNode, volumeNode, result):
+        self.session.record("fillStrokeSegments")
+
+    def closeWorker(self) -> None:
+        self.session.record("closeWorker")
+
+    def previewWorker(self, threads):
+        self.session.record("previewWorker")

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from helpers import blocks_volume, fast_settings
 
-from UnsupervisedCTSegLib.engine.errors import InputError
+from UnsupervisedCTSegLib.engine.errors import Cancelled, InputError
 from UnsupervisedCTSegLib.engine.volume import Volume
-from UnsupervisedCTSegLib.slicer.childrun import ChildRun, _alive, _descendants
+from UnsupervisedCTSegLib.slicer.childrun import ChildRun
 
 
 def wait_until(condition, seconds=60.0):
@@ -66,23 +66,65 @@ def test_two_runs_in_a_row_give_results(tmp_path):
         assert not run.folder.exists()
 
 
-@pytest.mark.skipif(os.name != "posix", reason="the launcher stand-in is a shell script")
-def test_cancel_ends_a_launcher_and_the_python_it_started(tmp_path):
-    """Inside Slicer the child is the PythonSlicer launcher, which runs Python as its own child: a
-    shell script that does not exec plays the launcher here, and cancel must end both."""
-    launcher = tmp_path / "launcher.sh"
-    launcher.write_text(f'#!/bin/sh\n"{sys.executable}" "$@"\necho "launcher exits"\n')
-    launcher.chmod(launcher.stat().st_mode | stat.S_IEXEC)
-    run = ChildRun(blocks_volume(), fast_settings(iterations=100000, min_labels=1), python=str(launcher))
+LAUNCHER = """import signal, subprocess, sys
+# Like Slicer's PythonSlicer launcher (CTK's AppLauncher): starts Python as its own child, passes no
+# signal on, and exits when that child exits. It does not even die of SIGTERM itself.
+signal.signal(signal.SIGTERM, lambda *args: None)
+sys.exit(subprocess.call([{python!r}, *sys.argv[1:]]))
+"""
+
+
+def launcher(tmp_path):
+    script = tmp_path / "launcher.py"
+    script.write_text(LAUNCHER.format(python=sys.executable))
+    if os.name == "posix":
+        wrapper = tmp_path / "launcher.sh"
+        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n')
+        wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+        return wrapper
+    pytest.skip("the launcher stand-in is started through a shell script")
+
+
+def test_cancel_ends_a_launcher_that_forwards_nothing_and_the_python_it_started(tmp_path):
+    """Inside Slicer the child is the PythonSlicer launcher, which runs Python as its own child and
+    passes no signal on: cancel must find the whole tree (psutil, on every desktop) and end it
+    within 2 s, leaving no folder."""
+    import psutil
+
+    run = ChildRun(blocks_volume(), fast_settings(iterations=100000, min_labels=1), python=str(launcher(tmp_path)))
     first_progress(run, iteration=2)
-    python = _descendants(run.process.pid)
+    python = psutil.Process(run.process.pid).children(recursive=True)
     assert python, "the launcher started no Python"
     started = time.monotonic()
     run.cancel()
-    assert time.monotonic() - started < 2.5 and run.done
-    assert run.process.poll() is not None and not any(_alive(pid) for pid in python)
-    assert not run.folder.exists()
+    assert run.join(2.5) and time.monotonic() - started < 2.5
+    assert run.process.poll() is not None and not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+                                                      for p in python)
+    assert isinstance(run.error, Cancelled) and not run.folder.exists()
 
+
+def test_the_runner_handles_processes_only_through_psutil():
+    """No /proc (Linux only) and no os.kill (on Windows it is no liveness probe: it sends Ctrl+C to
+    the whole console group)."""
+    import inspect
+
+    from UnsupervisedCTSegLib.slicer import childrun
+
+    source = inspect.getsource(childrun)
+    assert "/proc" not in source.replace("no /proc", "") and "os.kill" not in source.replace("no os.kill", "")
+
+
+def test_cancel_all_ends_every_run_of_the_process_without_waiting(tmp_path):
+    from UnsupervisedCTSegLib.slicer.childrun import cancelAll
+
+    runs = [ChildRun(blocks_volume(), fast_settings(iterations=100000, min_labels=1), threads=1) for _ in range(2)]
+    for run in runs:
+        first_progress(run)
+    started = time.monotonic()
+    cancelAll()
+    assert time.monotonic() - started < 0.5
+    for run in runs:
+        assert run.join(30) and isinstance(run.error, Cancelled) and not run.folder.exists()
 
 
 def test_a_run_asked_for_no_estimate_sends_none_and_still_gives_its_result():

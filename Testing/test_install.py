@@ -1,8 +1,9 @@
 """The install flow of slicer/install.py, with plain callables for the application's pieces.
 
 What is decided: PyTorch present, missing (installed by the PyTorch extension, or declined, or no
-extension), the other requirements missing (declined or installed with pip), a broken install
-that raises something other than ImportError, and the self-tests, which never install under ctest.
+extension), the other requirements missing (declined or installed with pip), an install that fails
+(offline), a second install asked for while one runs, a broken install that raises something other
+than ImportError, and the self-tests, which never install under ctest.
 """
 
 import pytest
@@ -169,3 +170,48 @@ def test_the_default_import_is_the_slicer_logic():
     from UnsupervisedCTSegLib.slicer import logic
 
     assert install.importLogicModule() is logic
+
+
+def test_a_pip_failure_offline_is_a_message_and_the_next_try_installs(requirementsFile):
+    """slicer.util.pip_install raises CalledProcessError, whose text names only the command: without a
+    message here the user would see nothing outside the Python console."""
+    import subprocess
+
+    app = Application(missing=["scikit-image>=0.20"])
+
+    def offline(packages):
+        raise subprocess.CalledProcessError(1, ["PythonSlicer", "-m", "pip", "install", *packages])
+
+    assert app.installer(requirementsFile, pipInstall=offline).importLogic() is None
+    (text, details), = app.errors
+    assert "Installing scikit-image>=0.20 failed" in text and "CalledProcessError" in text
+    assert "network" in text and "Python console" in text and "Traceback" in details
+    assert app.installer(requirementsFile).importLogic() is LOGIC_MODULE  # online again: installs
+    assert app.pipped == [["scikit-image>=0.20"]]
+
+
+def test_a_failing_pytorch_install_is_a_message(requirementsFile):
+    app = Application(torch=False)
+
+    def failing():
+        raise OSError("No space left on device")
+
+    installer = app.installer(requirementsFile, findTorchInstaller=lambda: failing)
+    assert installer.importLogic() is None
+    assert len(app.errors) == 1 and "Installing PyTorch failed" in app.errors[0][0]
+
+
+def test_a_second_install_never_starts_inside_the_first(requirementsFile):
+    """pip_install processes the application's events at every line pip prints: a click meanwhile
+    (the panel's or the effect's) asks for the logic again, and must not start a second pip."""
+    app = Application(missing=["scikit-image>=0.20"])
+    nested = []
+
+    def pipInstall(packages):
+        nested.append(app.installer(requirementsFile).importLogic())  # the second click
+        app.pipInstall(packages)
+
+    assert app.installer(requirementsFile, pipInstall=pipInstall).importLogic() is LOGIC_MODULE
+    assert nested == [None] and app.pipped == [["scikit-image>=0.20"]]
+    assert len(app.errors) == 1 and "being installed" in app.errors[0][0]
+    assert app.installer(requirementsFile).importLogic() is LOGIC_MODULE  # and afterwards it works

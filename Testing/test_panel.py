@@ -11,6 +11,12 @@ layer, is the real one. What each scenario saw comes back as JSON.
 - Entering the module twice, and closing a scene, then loading a saved one, keeps the values.
 - A broken logic import on Apply ends in an error dialog, and the panel stays usable.
 - The self-test runner in testing mode, with PyTorch missing, skips without installing anything.
+- A scene close and the application's exit cancel every run and delete every scribble checkpoint;
+  a removed volume or segmentation takes its checkpoints along (fake childrun and checkpoints).
+- Apply and Preview are disabled while pip installs (it processes events), also when it fails
+  offline, which ends in an error dialog.
+- Writing the volume and applying the result show a wait cursor and say so; the layout switches
+  to a plot view once per session, not at every run.
 """
 import functools
 import json
@@ -29,11 +35,11 @@ CHOSEN = {"variant": "kmeans", "mode": "slice", "layers": 7, "bodyMask": False}
 SAVED = {"variant": "superpixel", "mode": "slice", "theta": 2.5, "fillHoles": True}
 
 PANEL = r"""
-import contextlib, importlib.abc, importlib.machinery, importlib.util, json, sys, types, unittest
+import contextlib, importlib.abc, importlib.machinery, importlib.util, json, subprocess, sys, types, unittest
 
 module_dir, module_file, testing_dir, scenario, torch_state, chosen, saved = sys.argv[1:8]
 chosen, saved = json.loads(chosen), json.loads(saved)
-seen = {"torchImports": [], "errors": [], "questions": [], "pipped": [], "torchInstalls": []}
+seen = {"torchImports": [], "errors": [], "questions": [], "pipped": [], "torchInstalls": [], "statusMessages": []}
 
 
 class BrokenTorch(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -64,38 +70,25 @@ if scenario == "brokenlogic":
     sys.meta_path.insert(0, BrokenLogic())
 
 
-class Anything:
-    # What the application hands out where the panel only passes things on: every attribute, call
-    # and context is another Anything, and it iterates as empty.
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        value = Anything()
-        object.__setattr__(self, name, value)
-        return value
-
-    def __call__(self, *args, **kwargs):
-        return Anything()
-
-    def __iter__(self):
-        return iter(())
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 sys.path[:0] = [testing_dir, module_dir]
+import panel_fakes as fakes
 import standin_application
+from panel_fakes import Anything
 
 standin_application.install(lambda name: Anything())
-import slicer, slicer.i18n, slicer.parameterNodeWrapper, slicer.ScriptedLoadableModule, slicer.util
-import panel_fakes as fakes
+import slicer, slicer.i18n, slicer.parameterNodeWrapper, slicer.ScriptedLoadableModule, slicer.util, vtk
 
 sceneParameterNode = fakes.ParameterNode()
 ui = fakes.panelUi()
+app, scene = fakes.Application(), fakes.Scene()
+slicer.app, slicer.mrmlScene = app, scene
+vtk.calldata_type, vtk.VTK_OBJECT = fakes.calldata_type, fakes.VTK_OBJECT
+charts = []  # what the Plots logic was asked to show
+slicer.modules.plots = types.SimpleNamespace(logic=lambda: types.SimpleNamespace(ShowChartInLayout=charts.append))
+# A run's life with a logic that needs no engine: its runs end when the scenario says so.
+session = fakes.Session(probe=lambda: [app.cursors, ui.statusLabel.text])
+if scenario in ("lifecycle", "install", "pipfails", "layout"):
+    sys.modules.update(session.modules())
 slicer.i18n.tr = lambda text: text
 slicer.i18n.translate = lambda context, text: text
 slicer.vtkMRMLScalarVolumeNode = type("vtkMRMLScalarVolumeNode", (), {})
@@ -128,7 +121,20 @@ util.WaitCursor = contextlib.nullcontext
 util.tryWithErrorDisplay = tryWithErrorDisplay
 util.errorDisplay = lambda text, **kwargs: seen["errors"].append(text)
 util.confirmOkCancelDisplay = confirmOkCancelDisplay
-util.pip_install = lambda packages: seen["pipped"].append(packages)
+util.showStatusMessage = lambda message, duration=0: seen["statusMessages"].append(message)
+missing = ["scikit-image>=0.20"] if scenario in ("install", "pipfails") else []
+
+
+def pip_install(packages):
+    # slicer.util.pip_install: processes the application's events at every line pip prints
+    seen["pipped"].append(packages)
+    seen["buttonsDuringInstall"] = [ui.applyButton.enabled, ui.previewButton.enabled]
+    if scenario == "pipfails":  # offline
+        raise subprocess.CalledProcessError(1, ["PythonSlicer", "-m", "pip", "install", *packages])
+    missing.clear()
+
+
+util.pip_install = pip_install
 
 
 class VTKObservationMixin:
@@ -229,6 +235,21 @@ def reenter(widget, times=2):
         widget.enter()
 
 
+if scenario in ("lifecycle", "install", "pipfails", "layout"):
+    madeInstaller = module.installer
+
+    def installer():
+        made = madeInstaller()
+        made.torchInstalled, made.missingPackages = (lambda: True), (lambda requirements: list(missing))
+        return made
+
+    module.installer = installer
+
+
+def logged():
+    return [entry[:-1] for entry in session.log]
+
+
 report = {}
 if scenario.startswith("selftest"):
     test = module.UnsupervisedCTSegTest()
@@ -263,6 +284,43 @@ else:
         choose({"variant": "nobn"})
         report["afterwards"] = values(["variant"])
         report["applyButtonAfterwards"] = [ui.applyButton.text, ui.applyButton.enabled]
+    elif scenario in ("lifecycle", "install", "pipfails", "layout"):
+        sceneParameterNode.set("inputVolume", fakes.Node("vtkMRMLScalarVolumeNode1", "vtkMRMLScalarVolumeNode", "CT"))
+        report["buttonsBefore"] = [ui.applyButton.enabled, ui.previewButton.enabled]
+    if scenario in ("install", "pipfails"):
+        widget.onApplyButton()
+        report["status"] = ui.statusLabel.text
+        report["buttonsAfter"] = [ui.applyButton.text, ui.applyButton.enabled, ui.previewButton.enabled]
+    elif scenario == "lifecycle":
+        report["connected"] = [scene.observers(scene.StartCloseEvent), scene.observers(scene.NodeRemovedEvent),
+                               app.aboutToQuit.listeners]
+        widget.onApplyButton()
+        run = session.runs[0]
+        widget._poll()
+        scene.fire(scene.NodeRemovedEvent, fakes.Node("vtkMRMLTableNode1", "vtkMRMLTableNode"))
+        scene.fire(scene.NodeRemovedEvent, fakes.Node("vtkMRMLSegmentationNode2", "vtkMRMLSegmentationNode"))
+        scene.fire(scene.StartCloseEvent)
+        report["discarded"] = run.context.discard
+        widget._poll()  # the cancelled run has ended
+        report["statusAfterClose"] = ui.statusLabel.text
+        report["untilQuit"] = logged()
+        app.aboutToQuit.emit()
+        report["atQuit"] = logged()[len(report["untilQuit"]):]
+        report["connectedAfterQuit"] = [scene.observers(scene.StartCloseEvent),
+                                        scene.observers(scene.NodeRemovedEvent), app.aboutToQuit.listeners]
+        widget.cleanup()
+        report["connectedAfterCleanup"] = [scene.observers(scene.StartCloseEvent),
+                                           scene.observers(scene.NodeRemovedEvent), app.aboutToQuit.listeners]
+    elif scenario == "layout":
+        for plotViews in (0, 0, 1):  # the user goes back to a layout without a plot view, then to one with
+            app.layout.plotViewCount = plotViews
+            widget.onApplyButton()
+            session.runs[-1].finish()
+            widget._poll()
+        report["charts"] = charts
+        report["log"] = session.log
+        report["cursorsAfter"] = app.cursors
+        report["status"] = ui.statusLabel.text
 report.update(seen)
 print(json.dumps(report, default=repr))
 """
@@ -332,3 +390,52 @@ def test_the_self_test_run_by_hand_offers_pytorch_and_skips_when_declined():
 @pytest.mark.parametrize("scenario", ["open", "reenter", "brokenlogic"])
 def test_no_scenario_imports_torch(scenario):
     assert panel(scenario)["torchImports"] == []
+
+
+def test_a_scene_close_and_the_exit_cancel_every_run_and_forget_every_checkpoint():
+    seen = panel("lifecycle")
+    assert seen["discarded"] is True  # nothing of the run is applied to the next scene
+    assert seen["untilQuit"] == [["startRun", "CT"], ["forget", "vtkMRMLSegmentationNode2"],  # not the table's
+                                 ["cancelAll"], ["cancel"], ["forgetAll"]]
+    assert seen["statusAfterClose"] == "Stopped: the scene was closed."
+    assert seen["atQuit"] == [["closeWorker"], ["cancelAll"], ["forgetAll"]]
+    assert seen["connected"] == [1, 1, 1]
+    assert seen["connectedAfterQuit"] == [0, 0, 1]  # the scene, deleted after Python, calls nothing in
+    assert seen["connectedAfterCleanup"] == [0, 0, 0]
+
+
+def test_apply_and_preview_are_disabled_while_pip_installs():
+    seen = panel("install")
+    assert seen["buttonsBefore"] == [True, True]
+    assert seen["pipped"] == [["scikit-image>=0.20"]] and seen["buttonsDuringInstall"] == [False, False]
+    assert seen["buttonsAfter"] == ["Cancel", True, False]  # installed: the run started
+    assert seen["errors"] == []
+
+
+def test_a_failed_install_offline_is_an_error_dialog_and_the_buttons_come_back():
+    seen = panel("pipfails")
+    assert seen["buttonsDuringInstall"] == [False, False]
+    assert len(seen["errors"]) == 1
+    assert "Installing scikit-image>=0.20 failed" in seen["errors"][0] and "network" in seen["errors"][0]
+    assert seen["status"] == "Not started: the required Python packages are not installed."
+    assert seen["buttonsAfter"] == ["Apply", True, True]
+
+
+def test_writing_and_applying_show_a_wait_cursor_and_say_so():
+    seen = panel("layout")
+    cursor, label = 0, 1
+    starts = [entry[-1] for entry in seen["log"] if entry[0] == "startRun"]
+    applies = [entry[-1] for entry in seen["log"] if entry[0] == "applyResult"]
+    assert len(starts) == len(applies) == 3
+    assert all(probe[cursor] >= 1 and probe[label] == "Writing CT for the run..." for probe in starts)
+    assert all(probe[cursor] >= 1 and probe[label] == "Adding the segmentation to the scene..." for probe in applies)
+    assert {"Writing CT for the run...", "Adding the segmentation to the scene..."} <= set(seen["statusMessages"])
+    assert seen["statusMessages"][-1] == ""  # the status bar is cleared after
+    assert seen["cursorsAfter"] == 0
+    assert seen["status"] == "Done in 3 s on CPU: 3 labels."
+
+
+def test_the_layout_switches_to_a_plot_view_once_per_session():
+    # The first run switches; the second leaves the layout the user went back to; the third shows its
+    # chart in the plot view the user's layout has.
+    assert panel("layout")["charts"] == ["chart", "chart"]

@@ -12,15 +12,16 @@ import subprocess
 import sys
 
 import numpy as np
-from helpers import blocks_volume, fast_settings
+import psutil
 import pytest
+from helpers import blocks_volume, fast_settings
 from test_childrun import first_progress
 
 from UnsupervisedCTSegLib.engine.errors import Cancelled, InputError
 from UnsupervisedCTSegLib.engine.volume import Volume
 from UnsupervisedCTSegLib.io.readers import read_volume
 from UnsupervisedCTSegLib.io.writers import write_volume
-from UnsupervisedCTSegLib.slicer.childrun import PACKAGE_PARENT, ChildRun, Worker, _alive, _descendants
+from UnsupervisedCTSegLib.slicer.childrun import PACKAGE_PARENT, ChildRun, Worker
 
 ENVIRONMENT = {"PYTHONPATH": str(PACKAGE_PARENT), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
                "PYTHONIOENCODING": "utf-8"}
@@ -79,16 +80,29 @@ def test_runs_on_a_worker_match_fresh_children_and_keep_its_process():
     assert not worker.alive
 
 
-def test_cancelling_a_run_on_a_worker_ends_the_worker_cleanly_and_leaves_nothing():
-    """Also after an earlier run on it: the stop must end the process by SIGTERM, cleaning up, not
-    need SIGKILL (an earlier command's final commit made it ignore stops)."""
+@pytest.fixture(params=["idle", "every core busy"])
+def load(request):
+    """Nothing, or one process spinning on every core for the length of the test."""
+    spinners = []
+    if request.param != "idle":
+        spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    yield request.param
+    for spinner in spinners:
+        spinner.kill()
+        spinner.wait()
+
+
+def test_cancelling_a_run_on_a_worker_ends_the_worker_cleanly_and_leaves_nothing(load):
+    """Also after an earlier run on it, and with every core busy: the stop must end the process by
+    SIGTERM, cleaning up, not need SIGKILL (an earlier command's final commit made it ignore stops,
+    and a short grace killed a worker still cleaning up under load)."""
     worker = Worker(threads=1, passive=True)
     earlier = ChildRun(blocks_volume(depth=1), fast_settings(iterations=2), estimate=False, worker=worker)
     assert earlier.join(120) and earlier.error is None, (earlier.error, earlier.details)
     run = ChildRun(blocks_volume(), fast_settings(iterations=100000, min_labels=1), estimate=False, worker=worker)
     first_progress(run)
     run.cancel()
-    assert run.done and isinstance(run.error, Cancelled) and not worker.alive and not run.folder.exists()
+    assert run.join(60) and isinstance(run.error, Cancelled) and not worker.alive and not run.folder.exists()
     assert worker.process.returncode == 143, worker.process.returncode  # 128 + SIGTERM: it stopped itself
     worker.close()
 
@@ -144,8 +158,9 @@ def test_a_worker_behind_a_launcher_gets_its_commands_and_cancel_ends_both(tmp_p
     assert run.join(120) and run.error is None, (run.error, run.details)
     long = ChildRun(blocks_volume(), fast_settings(iterations=100000, min_labels=1), estimate=False, worker=worker)
     first_progress(long)
-    python = _descendants(worker.process.pid)
+    python = psutil.Process(worker.process.pid).children(recursive=True)
     assert python, "the launcher started no Python"
     long.cancel()
-    assert isinstance(long.error, Cancelled) and not worker.alive and not any(_alive(pid) for pid in python)
+    assert long.join(30) and isinstance(long.error, Cancelled) and not worker.alive
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in python)
     worker.close()

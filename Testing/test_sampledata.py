@@ -15,7 +15,7 @@ class SampleDataLogic:
 
     def __init__(self, categories=True):
         self.sources, self.categories = [], []
-        if categories:  # Slicer 5.10 and later
+        if categories:  # Slicer 5.12 and later
             self.registerCustomSampleDataCategory = lambda category, title: self.categories.append((category, title))
 
     def registerCustomSampleDataSource(self, **kwargs):
@@ -26,7 +26,7 @@ def loader(source=None):
     return "phantom node"
 
 
-@pytest.mark.parametrize("categories", [True, False], ids=["5.10", "5.8"])
+@pytest.mark.parametrize("categories", [True, False], ids=["5.12", "5.10 and earlier"])
 def test_the_phantom_is_registered_with_the_loader_and_a_placeholder_never_downloaded(categories):
     logic = SampleDataLogic(categories)
     sampledata.registerPhantom("UnsupervisedCTSeg", "Unsupervised CT Segmentation", "/icons/x.png", loader, logic)

@@ -5,6 +5,7 @@ import time
 import numpy as np
 import pytest
 
+from UnsupervisedCTSegLib.slicer import checkpoints
 from UnsupervisedCTSegLib.engine.bodymask import body_mask
 from UnsupervisedCTSegLib.engine.errors import Cancelled, InputError
 from UnsupervisedCTSegLib.engine.results import Segmentation
@@ -64,7 +65,7 @@ def test_a_scribble_run_gives_whole_segments_named_as_the_strokes_and_a_rerun_st
     volumeNode, strokesNode, strokes = painted
     volume = logic.volumeFromNode(volumeNode)
     read = logic.strokesFromSegmentation(strokesNode, volumeNode)
-    weights = tmp_path / "weights" / "strokes.weights.pt"
+    weights = checkpoints.path(volumeNode.GetID(), strokesNode.GetID())  # where the panel keeps it
     run = logic.startRun(volume, SETTINGS, strokes=read, weights=weights)
     wait(run)
     assert run.error is None, run.details
@@ -81,6 +82,8 @@ def test_a_scribble_run_gives_whole_segments_named_as_the_strokes_and_a_rerun_st
     wait(rerun)
     assert rerun.error is None, rerun.details
     assert rerun.result.record["scribbles"]["resumed_from_previous_run"]
+    checkpoints.forget(volumeNode.GetID())
+    assert not weights.exists()
 
 
 def test_a_cancelled_scribble_run_leaves_the_scene_and_the_weights_as_they_were(scene, logic, painted, tmp_path):

@@ -3,7 +3,7 @@ import pytest
 
 from UnsupervisedCTSegLib.engine.run import Progress
 from UnsupervisedCTSegLib.slicer.texts import (format_seconds, progress_text, run_title, seconds_left, start_text,
-                                               status_text)
+                                               status_text, writing_text)
 
 
 def progress(fraction=0.5, iteration=100, labels=7, loss=0.12345, stage="training", elapsed=30.0) -> Progress:
@@ -64,3 +64,8 @@ def test_every_template_goes_through_the_translator():
     assert progress_text(progress(), 200, marked) == "<iteration 100/200, 7 labels, loss 0.123><, ~<30 s> left>"
     assert run_title("CT", True, marked) == "<Previewing one slice of CT>"
     assert status_text("X", "GPU", progress(elapsed=3.0), marked) == "<X on GPU: training, <3 s> elapsed>"
+
+
+def test_writing_text_names_the_volume_and_is_translated():
+    assert writing_text("CT") == "Writing CT for the run..."
+    assert writing_text("CT", marked) == "<Writing CT for the run...>"

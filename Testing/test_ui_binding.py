@@ -55,7 +55,8 @@ LAZY_NAMES = {"qSlicerSegmentationsEditorEffectsPythonQt"}
 # The package modules the module file imports when Slicer loads it, before PyTorch is installed:
 # none of them may need torch at import time. The logic, engine and self-tests come once a run starts.
 LOAD_TIME_MODULES = ("slicer.parameters", "slicer.texts", "slicer.requirements", "slicer.guibinding",
-                     "slicer.install", "slicer.modulehelp", "slicer.panelrun", "slicer.sampledata")
+                     "slicer.install", "slicer.modulehelp", "slicer.panelrun", "slicer.sampledata",
+                     "slicer.lifecycle", "slicer.views")
 
 
 # --- .ui helpers -------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ the UnsupervisedCTSegLib package next to it and is tested without the applicatio
 ARCHITECTURE.md): the engine, which never imports slicer or qt, and the slicer/ layer with the
 parameter table the panel is built from (parameters.py), the panel's words (texts.py, modulehelp.py),
 the widgets' connection to the parameter node (guibinding.py), a run's record and outcome and where
-its result goes (panelrun.py), installing the requirements (install.py), the Sample Data phantom
-(sampledata.py), the MRML glue and the child-process run (logic.py) and the self-tests (selftests.py).
+its result goes (panelrun.py), what a scene close or the application's exit ends (lifecycle.py), the
+wait cursor, status line and views (views.py), installing the requirements (install.py), the Sample
+Data phantom (sampledata.py), the MRML glue and the child-process run (logic.py) and the self-tests.
 PyTorch is imported only when a run starts (to time a CPU run), so the module loads, and its panel
 opens, before PyTorch is installed and also when its install is broken.
 """
@@ -29,7 +30,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from UnsupervisedCTSegLib.slicer import guibinding, install, modulehelp, panelrun, parameters, sampledata, texts
+from UnsupervisedCTSegLib.slicer import (guibinding, install, lifecycle, modulehelp, panelrun, parameters, sampledata,
+                                          texts, views)
 
 MODULE_NAME = "UnsupervisedCTSeg"
 POLL_INTERVAL_MS = 200
@@ -158,6 +160,7 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._binding = None  # the widgets' connection to the parameter node (guibinding.py)
         self._run = None  # the run in progress; its context, a panelrun.RunJob, says where its result goes
         self._pollTimer = None
+        self._watch = None  # the scene's close and node removals, the application's exit (lifecycle.py)
         self._threads = panelrun.runThreads()  # CPU threads a run gets: all cores but one
         self._lastDevice = None  # where the last run without Force CPU ran (its run record's device)
 
@@ -185,7 +188,7 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._pollTimer.setInterval(POLL_INTERVAL_MS)
         self._pollTimer.connect("timeout()", self._poll)
 
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self._watch = lifecycle.Watch(slicer.app, slicer.mrmlScene, self.onSceneStartClose, self._onQuit)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
         self.ui.ourDefaultsButton.connect("clicked(bool)", lambda checked: self._setValues(parameters.OUR_VALUES))
@@ -198,8 +201,11 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def cleanup(self) -> None:
         """Called when the application closes or the module is reloaded."""
         if self._discardRun():
+            self._run.cancel()
             self._run.join(timeout=5.0)
             self._run = None
+        if self._watch is not None:
+            self._watch.disconnect()
         if self._pollTimer is not None:
             self._pollTimer.stop()
         if self.logic is not None:
@@ -213,17 +219,20 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         # stay connected while the module is hidden (no exit()), so entering never reconnects them.
         self.initializeParameterNode()
 
-    def onSceneStartClose(self, caller, event) -> None:
-        self._discardRun()  # the nodes it would write to are going away
+    def onSceneStartClose(self, caller=None, event=None) -> None:
+        self._discardRun()  # the nodes it would write to are going away; the Watch then cancels every run
         self._binding.bind(None)
 
+    def _onQuit(self) -> None:
+        self._discardRun()
+        if self.logic is not None:
+            self.logic.closeWorker()
+
     def _discardRun(self) -> bool:
-        """Cancel the run in progress, if any, so that nothing of it is applied."""
-        if self._run is None:
-            return False
-        self._run.context.discard = True
-        self._run.cancel()
-        return True
+        """Mark the run in progress, if any, so that nothing of it is applied (lifecycle.endAll cancels it)."""
+        if self._run is not None:
+            self._run.context.discard = True
+        return self._run is not None
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:
@@ -295,7 +304,8 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def _ensureLogic(self) -> bool:
         """Make the logic on the first run, once the requirements are installed (asking first)."""
         if self.logic is None:
-            slicerlogic = installer().importLogic()  # None, after saying why, if declined or broken
+            with lifecycle.disabled(self.ui.applyButton, self.ui.previewButton):  # pip processes events
+                slicerlogic = installer().importLogic()  # None, after saying why, if declined or broken
             if slicerlogic is not None:
                 self.logic = slicerlogic.UnsupervisedCTSegLogic(slicer.mrmlScene)
         return self.logic is not None
@@ -313,18 +323,19 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 self.ui.statusLabel.text = _("Not started: the required Python packages are not installed.")
                 return
             settings = parameters.settings_from_parameters(self._parameterValues())
-            with slicer.util.WaitCursor():  # copies the voxels (whole volume or the Red view's slice), strokes
-                volume, strokes, weights = panelrun.runInputs(self.logic, volumeNode, preview, slicer.mrmlScene,
-                                                              slicer.app.layoutManager(), _, node.scribbles,
-                                                              node.outputSegmentation)
             threads = panelrun.previewThreads() if preview else self._threads
             deviceName = texts.device_name(settings.device == "cpu", threads, _, self._lastDevice)
             job = panelrun.RunJob.forRun(volumeNode, settings, preview, node.outputSegmentation,
                                          node.createLabelmap, deviceName, node.scribbles)
-            # A child process runs the engine on the copied voxels (a preview: the one kept for previews,
-            # without timing itself first); the scene is changed in _finish.
-            self._run = self.logic.startRun(volume, settings, context=job, threads=threads, estimate=not preview,
-                                            strokes=strokes, weights=weights, warm=preview)
+            # The voxels (the whole volume or the Red view's slice) and the strokes are written for a child
+            # process, which runs the engine on them (a preview: the one kept for previews, without timing
+            # itself first); the scene is changed in _finish.
+            with views.busy(texts.writing_text(volumeNode.GetName(), _), self.ui.statusLabel):
+                volume, strokes, weights = panelrun.runInputs(self.logic, volumeNode, preview, slicer.mrmlScene,
+                                                              slicer.app.layoutManager(), _, node.scribbles,
+                                                              node.outputSegmentation)
+                self._run = self.logic.startRun(volume, settings, context=job, threads=threads,
+                                                estimate=not preview, strokes=strokes, weights=weights, warm=preview)
             self.ui.progressBar.value = 0
             self.ui.progressBar.setFormat(_("starting"))
             self.ui.progressBar.show()
@@ -370,29 +381,17 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             slicer.util.errorDisplay(outcome.message, windowTitle=outcome.title, detailedText=outcome.details)
         elif outcome.apply:
             with slicer.util.tryWithErrorDisplay(_("Failed to add the segmentation to the scene."), waitCursor=True):
-                applied = panelrun.applyJob(self.logic, slicer.mrmlScene, job, run.result, _)
-                if not job.preview and self._parameterNode:
-                    self._parameterNode.outputSegmentation = applied.segmentationNode  # the next run replaces it
-                    if applied.previousNode is not None:  # the strokes were replaced: more strokes go to their copy
-                        self._parameterNode.scribbles = applied.previousNode
-                self._showResult(job.volumeNode, applied, job.preview)
+                with views.busy(_("Adding the segmentation to the scene..."), self.ui.statusLabel):
+                    applied = panelrun.applyJob(self.logic, slicer.mrmlScene, job, run.result, _)
+                    if not job.preview and self._parameterNode:
+                        self._parameterNode.outputSegmentation = applied.segmentationNode  # the next run replaces it
+                        if applied.previousNode is not None:  # the strokes were replaced: more go to their copy
+                            self._parameterNode.scribbles = applied.previousNode
+                    views.showResult(job.volumeNode, applied, job.preview)  # also 3D surfaces, the chart
                 self.ui.statusLabel.text = outcome.status
             if outcome.device and job.settings.device != "cpu":
                 self._lastDevice = outcome.device
                 self._onParameterNodeModified()  # the device line names it now
-
-    @staticmethod
-    def _showResult(volumeNode, applied, preview) -> None:
-        panelrun.showSegmentation(applied.segmentationNode, preview)
-        slicer.util.setSliceViewerLayers(background=volumeNode)
-        if preview:
-            return
-        if applied.plotChartNode is not None:
-            # Switches to a layout with a plot view when the current one has none.
-            slicer.modules.plots.logic().ShowChartInLayout(applied.plotChartNode)
-        layoutManager = slicer.app.layoutManager()
-        if layoutManager is not None and layoutManager.threeDViewCount > 0:
-            layoutManager.threeDWidget(0).threeDView().resetFocalPoint()
 
 
 #

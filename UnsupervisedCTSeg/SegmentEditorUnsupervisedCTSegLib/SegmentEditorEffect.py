@@ -8,8 +8,13 @@ registers this file when Slicer has started (UnsupervisedCTSeg.py, registerEdito
 
 Only Qt wiring is here. What it calls is tested on slicer-core: panelrun.runInputs (the strokes
 and the volume out of the scene), logic.startRun, panelrun.finishedRun and
-logic.fillStrokeSegments (Testing/test_slicer_scribbles.py). This file itself needs the Slicer
-application and is not run by the tests.
+logic.fillStrokeSegments (Testing/test_slicer_scribbles.py). The effect itself runs in
+Testing/test_editor_effect.py against stand-ins for Qt and the Segment Editor.
+
+The Segment Editor calls an effect's cleanup() only from Slicer 5.10 on: on 5.6 and 5.8 the effect
+lives until the application ends. So it connects the scene's close, its node removals and the
+application's exit itself (slicer/lifecycle.py): a run in progress is then discarded, every run
+cancelled and the scribble checkpoints deleted; cleanup(), where it is called, disconnects them.
 """
 import os
 
@@ -32,6 +37,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         self.run = None
         self.logic = None
         self.timer = None
+        self.watch = None  # the scene's close and node removals, the application's exit (lifecycle.Watch)
 
     def clone(self):
         import qSlicerSegmentationsEditorEffectsPythonQt as effects
@@ -71,16 +77,28 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         self.timer = qt.QTimer()
         self.timer.setInterval(POLL_INTERVAL_MS)
         self.timer.connect("timeout()", self.onPoll)
+        from UnsupervisedCTSegLib.slicer import lifecycle
+
+        self.watch = lifecycle.Watch(slicer.app, slicer.mrmlScene, self.onSceneClose)
 
     def cleanup(self):
+        """Called by the Segment Editor from Slicer 5.10 on, when the effect goes."""
         self.onCancel()
         if self.timer is not None:
             self.timer.stop()
             self.timer.disconnect("timeout()", self.onPoll)
+        if self.watch is not None:
+            self.watch.disconnect()
+            self.watch = None
+
+    def onSceneClose(self):
+        """The scene closes or the application ends: nothing of the run is applied (the Watch cancels it)."""
+        if self.run is not None:
+            self.run.context.discard = True
 
     def onApply(self):
         import UnsupervisedCTSeg
-        from UnsupervisedCTSegLib.slicer import panelrun, parameters
+        from UnsupervisedCTSegLib.slicer import lifecycle, panelrun, parameters, texts, views
 
         if self.run is not None:
             return
@@ -91,7 +109,10 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         if segmentationNode is None or volumeNode is None:
             slicer.util.errorDisplay(_("Select a segmentation and a source volume first."))
             return
-        slicerlogic = UnsupervisedCTSeg.installer().importLogic()  # None, after saying why, if declined or broken
+        # pip processes the application's events while it installs: Apply stays disabled meanwhile.
+        with slicer.util.tryWithErrorDisplay(_("Failed to install the required Python packages.")), \
+                lifecycle.disabled(self.applyButton):
+            slicerlogic = UnsupervisedCTSeg.installer().importLogic()  # None, after saying why, if declined or broken
         if slicerlogic is None:
             self.statusLabel.text = _("Not started: the required Python packages are not installed.")
             return
@@ -99,10 +120,12 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
             self.logic = slicerlogic.UnsupervisedCTSegLogic(slicer.mrmlScene)
             settings = parameters.settings_from_parameters(
                 UnsupervisedCTSeg.parameterValues(UnsupervisedCTSeg.getParameterNode()))
-            volume, strokes, weights = panelrun.runInputs(self.logic, volumeNode, False, slicer.mrmlScene,
-                                                          scribblesNode=segmentationNode, outputNode=segmentationNode)
             job = panelrun.RunJob.forRun(volumeNode, settings, False, segmentationNode, scribblesNode=segmentationNode)
-            self.run = self.logic.startRun(volume, settings, context=job, strokes=strokes, weights=weights)
+            with views.busy(texts.writing_text(volumeNode.GetName(), _), self.statusLabel):
+                volume, strokes, weights = panelrun.runInputs(self.logic, volumeNode, False, slicer.mrmlScene,
+                                                              scribblesNode=segmentationNode,
+                                                              outputNode=segmentationNode)
+                self.run = self.logic.startRun(volume, settings, context=job, strokes=strokes, weights=weights)
             self.applyButton.enabled, self.cancelButton.enabled = False, True
             self.progressBar.value = 0
             self.progressBar.show()
@@ -114,7 +137,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
             self.run.cancel()
 
     def onPoll(self):
-        from UnsupervisedCTSegLib.slicer import panelrun
+        from UnsupervisedCTSegLib.slicer import panelrun, views
 
         run = self.run
         if run is None:
@@ -135,5 +158,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
             slicer.util.errorDisplay(outcome.message, windowTitle=outcome.title, detailedText=outcome.details)
         elif outcome.apply:
             with slicer.util.tryWithErrorDisplay(_("Failed to write the segments."), waitCursor=True):
-                self.scriptedEffect.saveStateForUndo()
-                self.logic.fillStrokeSegments(job.outputNode, job.volumeNode, run.result)
+                with views.busy(_("Writing the structures into the segments..."), self.statusLabel):
+                    self.scriptedEffect.saveStateForUndo()
+                    self.logic.fillStrokeSegments(job.outputNode, job.volumeNode, run.result)
+                self.statusLabel.text = outcome.status

@@ -126,6 +126,29 @@ class Volume:
                          "(in Slicer: Volumes module, Volume Information, Image Spacing)")
 
 
+@dataclass
+class Grid:
+    """A volume's geometry without its voxels: all a result needs to be put back onto its input.
+
+    Why: the Slicer panel hands a whole CT to a child process and waits minutes for the labels;
+    holding a float32 copy of the voxels meanwhile cost up to twice the CT's size in Slicer's memory.
+    """
+
+    shape: tuple  # (z, y, x)
+    spacing: tuple
+    origin: tuple
+    direction: np.ndarray
+    source: str = ""
+
+    ijk_to_lps = Volume.ijk_to_lps
+    ijk_to_ras = Volume.ijk_to_ras
+
+
+def grid_of(volume: Volume) -> Grid:
+    """The geometry of `volume`, without its voxels."""
+    return Grid(tuple(volume.shape), volume.spacing, volume.origin, volume.direction.copy(), volume.source)
+
+
 def geometry_from_ijk_to_ras(matrix) -> tuple:
     """(spacing, LPS origin, LPS direction) of a grid given by Slicer's 4x4 IJKToRAS matrix.
 

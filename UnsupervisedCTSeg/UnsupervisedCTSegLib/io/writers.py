@@ -203,11 +203,21 @@ def remove_stale_partials(folder) -> list:
 
 
 def _stale(path: Path, match) -> bool:
+    return is_stale(path, match["pid"], match["host"])
+
+
+def is_stale(path: Path, pid, host) -> bool:
+    """Whether `path`, made by process `pid` on `host` (HOST's mark, None when unknown), belongs to no
+    live run: its process of this host, boot and PID namespace is gone, or nobody touched it for
+    STALE_AFTER_SECONDS."""
     import time
 
-    if match["host"] == HOST and not _process_alive(int(match["pid"])):
+    if host == HOST and not _process_alive(int(pid)):
         return True
-    return time.time() - path.stat().st_mtime > STALE_AFTER_SECONDS
+    try:
+        return time.time() - path.stat().st_mtime > STALE_AFTER_SECONDS
+    except OSError:
+        return False
 
 
 def _restore_set_aside(path: Path, match) -> None:
@@ -346,11 +356,16 @@ def write_labelmap(path, labels, volume: Volume) -> Path:
 def write_volume(path, volume: Volume, compress: bool = True) -> Path:
     """Write the HU volume with its geometry; int16 when every voxel is a whole number in int16 range.
     `compress` False for a file read back at once (a 512 x 512 x 300 CT takes seconds to compress)."""
-    path = _check_suffix(path, VOLUME_SUFFIXES, "volume")
     hu = volume.hu
     fits = hu.size and hu.min() >= -32768 and hu.max() <= 32767 and np.array_equal(hu, np.round(hu))
-    image = image_on_grid(hu.astype(np.int16) if fits else hu.astype(np.float32), volume)
-    _write_image(image, path, compress)
+    return write_voxels(path, hu.astype(np.int16) if fits else hu.astype(np.float32), volume, compress)
+
+
+def write_voxels(path, array: np.ndarray, grid, compress: bool = True) -> Path:
+    """Write `array` (z, y, x) in its own type on `grid` (a Volume or engine.volume.Grid): the Slicer
+    panel writes a volume node's voxels this way, with no float32 copy."""
+    path = _check_suffix(path, VOLUME_SUFFIXES, "volume")
+    _write_image(image_on_grid(array, grid), path, compress)
     return path
 
 
@@ -469,8 +484,9 @@ def _dl_info_row(series: str, volume: Volume) -> dict:
     }
 
 
-def image_on_grid(array: np.ndarray, volume: Volume) -> sitk.Image:
-    """A SimpleITK image of `array` (z, y, x) carrying the volume's spacing, origin and direction."""
+def image_on_grid(array: np.ndarray, volume) -> sitk.Image:
+    """A SimpleITK image of `array` (z, y, x) carrying the spacing, origin and direction of `volume`
+    (a Volume or a Grid)."""
     image = sitk.GetImageFromArray(array)
     image.SetSpacing(volume.spacing)
     image.SetOrigin(volume.origin)

@@ -20,30 +20,40 @@ result, join and context.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
+import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+
+import numpy as np
 
 from ..engine.errors import Cancelled, InputError
 from ..engine.settings import Settings, command_line
 from ..engine.tissues import Tissue
-from ..engine.volume import Volume
+from ..engine.volume import Grid, grid_of
 from ..io import progresslines
 from ..io.outputs import checkpoint_path, read_outputs
-from ..io.writers import write_segmentation, write_volume
+from ..io.writers import write_segmentation, write_volume, write_voxels
+from . import checkpoints
 from .panelrun import runThreads
 
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # the folder that holds UnsupervisedCTSegLib
 OUTPUT_LINES_KEPT = 30  # the child's last lines, shown when it fails
-STOP_SECONDS = 1.0  # after SIGTERM, how long the child may take to clean up before it is killed
+# After SIGTERM, how long the child's processes may take to clean up (remove their temporary files,
+# exit 143) before they are killed. It ends far sooner on an idle machine (a tenth of a second), but
+# with every core busy a 1 s grace killed a worker mid-way: the stop runs in the background, so a long
+# grace costs the panel nothing.
+STOP_GRACE_SECONDS = 10.0
+CANCEL_WAIT_SECONDS = 2.0  # how long cancel() waits for the tree to end before it returns
 # A run in its own child (a whole volume, minutes on a clinical CT) asks for OpenMP's passive
 # waiting whatever the load as it starts: the user goes on working meanwhile, and a process that
 # starts computing during the run made it 4 to 6x slower with OpenMP's default spinning (shared CT,
@@ -62,11 +72,12 @@ class ChildRun:
     ``worker``: a Worker with the same thread count to run on instead of a new process.
     """
 
-    def __init__(self, volume: Volume, settings: Settings, context=None, threads: Optional[int] = None,
+    def __init__(self, volume, settings: Settings, context=None, threads: Optional[int] = None,
                  estimate: bool = True, python: Optional[str] = None, strokes=None, weights=None,
                  worker: Optional["Worker"] = None):
         self.context = context
-        self.volume = volume
+        # Only the geometry is kept while the child runs: the voxels are on disk, for the child.
+        self.volume = volume.grid if isinstance(volume, NodeVoxels) else grid_of(volume)
         self.error = None  # InputError (the child's message), Cancelled, or RuntimeError for a crash
         self.details = ""  # the child's last output lines, for an error dialog
         self.estimate = None  # seconds, when the child estimated its run time (CPU runs)
@@ -79,16 +90,22 @@ class ChildRun:
         self._cancel = threading.Event()
         self._finished = False
         self._status = None  # the command's exit status, once its output is read
+        self._stopper = None  # the thread that ends the process tree after a cancel
         self.worker = worker
         threads = worker.threads if worker is not None else threads or runThreads()
-        self.folder = Path(tempfile.mkdtemp(prefix="UnsupervisedCTSeg-"))
+        self.folder = checkpoints.runFolder()
         self.weights = Path(weights) if weights else None  # a scribble run's checkpoint, kept for reruns
         try:
-            source = write_volume(self.folder / "input.nrrd", volume, compress=False)  # read back at once
+            source = self.folder / "input.nrrd"  # uncompressed: read back at once
+            if isinstance(volume, NodeVoxels):
+                write_voxels(source, volume.array, volume.grid, compress=False)
+            else:
+                write_volume(source, volume, compress=False)
+            volume = None  # the caller's copy, if any, is not kept alive by the run
             self.output = self.folder / "labels.nrrd"
             scribbles = []
             if strokes is not None:
-                scribbles = ["--scribbles", str(_write_strokes(self.folder / "strokes.seg.nrrd", strokes, volume))]
+                scribbles = ["--scribbles", str(_write_strokes(self.folder / "strokes.seg.nrrd", strokes, self.volume))]
                 if self.weights is not None and self.weights.is_file():
                     shutil.copyfile(self.weights, checkpoint_path(self.output))
             arguments = ["segment", str(source), "-o", str(self.output), "--progress", "json",
@@ -104,6 +121,7 @@ class ChildRun:
             raise
         self.reader = threading.Thread(target=self._read, name="UnsupervisedCTSeg child output", daemon=True)
         self.reader.start()
+        _RUNS.add(self)
 
     def _read(self) -> None:
         """Reader thread: every line of the child's output until it closes it, or with a worker until the
@@ -132,12 +150,18 @@ class ChildRun:
             progress, self._progress = self._progress, None
         return progress
 
-    def cancel(self) -> None:
-        """End the child (SIGTERM, then SIGKILL after STOP_SECONDS); returns within about 2 s."""
+    def cancel(self, wait: float = CANCEL_WAIT_SECONDS) -> None:
+        """End the child and what it started (see _stop) in a background thread; wait up to `wait`
+        seconds for it. `done` turns True once the whole tree has ended and the folder is gone."""
+        if self._cancel.is_set():
+            self.join(wait)
+            return
         self._cancel.set()
         if self.process.poll() is None:
-            _stop(self.process)
-        self.join(2 * STOP_SECONDS)
+            self._stopper = threading.Thread(target=_stop, args=(self.process,), name="UnsupervisedCTSeg stop",
+                                             daemon=True)
+            self._stopper.start()
+        self.join(wait)
 
     @property
     def cancelled(self) -> bool:
@@ -145,8 +169,9 @@ class ChildRun:
 
     @property
     def done(self) -> bool:
-        """The child has ended and its output is read: error or result is final."""
-        if self.reader.is_alive():
+        """The child (after a cancel: its whole process tree) has ended and its output is read: error or
+        result is final."""
+        if self.reader.is_alive() or (self._stopper is not None and self._stopper.is_alive()):
             return False
         self._finish()
         return True
@@ -162,7 +187,10 @@ class ChildRun:
 
     def join(self, timeout=None) -> bool:
         """Wait up to `timeout` seconds for the child to end; True when it has."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         self.reader.join(timeout)
+        if self._stopper is not None:
+            self._stopper.join(None if deadline is None else max(deadline - time.monotonic(), 0))
         return self.done
 
     def _finish(self) -> None:
@@ -179,8 +207,8 @@ class ChildRun:
             elif final.get("event") == "done" and status == 0:
                 result = read_outputs(self.output, self.volume)
                 result.record["input"]["source"] = self.volume.source  # not the temporary copy's path
-                if self.weights is not None and checkpoint_path(self.output).is_file():
-                    self.weights.parent.mkdir(parents=True, exist_ok=True)
+                # Kept for a rerun only while its folder lives: a scene close or exit meanwhile deleted it.
+                if self.weights is not None and self.weights.parent.is_dir() and checkpoint_path(self.output).is_file():
                     shutil.copyfile(checkpoint_path(self.output), self.weights)
                 self._result = result
             elif final.get("event") == "error" and final.get("status") == 2:
@@ -194,6 +222,32 @@ class ChildRun:
             self.error = error
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@dataclass
+class NodeVoxels:
+    """A volume node's voxels as Slicer stores them (a view: int16 stays int16, nothing is copied) and
+    its grid: what ChildRun writes for a whole-volume run, on the GUI thread, before the node can change."""
+
+    array: np.ndarray  # (z, y, x)
+    grid: Grid
+
+    @property
+    def shape(self) -> tuple:
+        return self.grid.shape
+
+
+_RUNS = weakref.WeakSet()  # every ChildRun of this process, for cancelAll
+
+
+def cancelAll() -> None:
+    """Cancel every run of this process that has not finished (the panel's and the Segment Editor
+    effect's), without waiting: at scene close and application exit. Each run's process tree ends
+    in the background, and its `done` turns True once it has."""
+    for run in list(_RUNS):
+        if not run.reader.is_alive():
+            continue
+        run.cancel(wait=0)
 
 
 class Worker:
@@ -229,11 +283,11 @@ class Worker:
         return self.process
 
     def close(self) -> None:
-        """End the process: its input closed, it exits; stopped if it does not within STOP_SECONDS."""
+        """End the process: its input closed, it exits; stopped if it does not within a second."""
         if self.alive and not self.busy:
             try:
                 self.process.stdin.close()
-                self.process.wait(STOP_SECONDS)
+                self.process.wait(1.0)
             except (OSError, subprocess.TimeoutExpired):
                 pass
         if self.alive:
@@ -242,11 +296,11 @@ class Worker:
             self.process.stdout.close()
 
 
-def _write_strokes(path: Path, strokes, volume: Volume) -> Path:
+def _write_strokes(path: Path, strokes, grid: Grid) -> Path:
     """The strokes as a .seg.nrrd the child reads back with their names, colours and terminology."""
     structures = [Tissue(i, name, color, 0.0, 0.0, 0, term) for i, (name, color, term)
                   in enumerate(zip(strokes.names, strokes.colors, strokes.terminologies), start=1)]
-    return write_segmentation(path, strokes.labels, volume, structures)
+    return write_segmentation(path, strokes.labels, grid, structures)
 
 
 def _start(command: list, threads: int, keepInput: bool = False, passive: bool = False):
@@ -275,65 +329,40 @@ def _start(command: list, threads: int, keepInput: bool = False, passive: bool =
                             env={**base, **environment}, **options)
 
 
-def _stop(process) -> None:
-    """End the child and every process it started: SIGTERM first (the command removes its temporary
-    files and exits), SIGKILL to what is left after STOP_SECONDS. Inside Slicer the child is the
-    PythonSlicer launcher and Python runs as its child, so the descendants are found and signalled too."""
-    family = [process.pid, *_descendants(process.pid)]
-    for number in (signal.SIGTERM, getattr(signal, "SIGKILL", signal.SIGTERM)):
-        for pid in family:
-            if _alive(pid):
-                _signal(pid, number)
-        deadline = time.monotonic() + STOP_SECONDS
-        while time.monotonic() < deadline:
-            process.poll()  # reap the child as soon as it ends
-            if not any(_alive(pid) for pid in family):
-                return
-            time.sleep(0.02)
+def _stop(process, grace: float = STOP_GRACE_SECONDS) -> bool:
+    """End the child and every process it started, on every desktop (psutil: no /proc, no os.kill):
+    terminate (SIGTERM, on Windows TerminateProcess) each, wait up to `grace` seconds for them to
+    clean up and end, then kill what is left. Inside Slicer the child is the PythonSlicer launcher,
+    which passes no signal on, and Python runs as its child: the whole tree is found and signalled.
+    The child itself is waited for through `process` (Popen), so that its exit status is kept.
+    Returns whether every process of the tree has ended."""
+    import psutil
 
-
-def _descendants(pid: int) -> list:
-    """The processes `pid` started, and theirs: through psutil where it is installed, else /proc."""
     try:
-        import psutil
+        descendants = psutil.Process(process.pid).children(recursive=True)
+    except psutil.Error:  # already gone
+        descendants = []
+    for member in (process, *descendants):
+        with contextlib.suppress(psutil.Error, OSError):
+            member.terminate()
+    left = _wait_for(process, descendants, grace)
+    for member in left:
+        with contextlib.suppress(psutil.Error, OSError):
+            member.kill()
+    return not _wait_for(process, [m for m in left if m is not process], grace)
 
-        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
-    except ImportError:
+
+def _wait_for(process, descendants, seconds: float) -> list:
+    """Wait up to `seconds` for the child and its descendants to end; those still running."""
+    import psutil
+
+    deadline = time.monotonic() + seconds
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
         pass
-    except Exception:  # psutil.NoSuchProcess: already gone
-        return []
-    parents = {}
-    for entry in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = entry.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents.setdefault(int(fields[1]), []).append(int(entry.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        children = parents.get(todo.pop(), [])
-        found += children
-        todo += children
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` still runs; a process that has ended but is not yet reaped (a zombie) does not."""
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True  # no /proc: it answered the signal
-
-
-def _signal(pid: int, number) -> None:
-    try:
-        os.kill(pid, number)
-    except OSError:
-        pass  # already gone
+    _, running = psutil.wait_procs(descendants, timeout=max(deadline - time.monotonic(), 0))
+    return ([process] if process.poll() is None else []) + running
 
 
 def _ending(status) -> str:

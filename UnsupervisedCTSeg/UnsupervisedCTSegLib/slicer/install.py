@@ -1,11 +1,12 @@
 """Installing what a run needs inside Slicer: PyTorch with the PyTorch extension, the rest with pip.
 
-Why a module of its own: the decisions (what is missing, what to ask, what a refusal or a broken
-install leads to, when the self-tests must not install anything) are the part worth testing, and
-they are tested here with plain callables. The Slicer pieces they use (the dialogs, the PyTorch
-extension's PyTorchUtils, slicer.util.pip_install) are looked up only when called, inside the
-application. Nothing here imports torch: whether it is installed is found without importing it
-(importing takes seconds, and a broken install fails in ways other than ImportError).
+Why a module of its own: the decisions (what is missing, what to ask, what a refusal, a failed
+download or a broken install leads to, that one install runs at a time, when the self-tests must
+not install anything) are the part worth testing, and they are tested here with plain callables.
+The Slicer pieces they use (the dialogs, the PyTorch extension's PyTorchUtils,
+slicer.util.pip_install) are looked up only when called, inside the application. Nothing here
+imports torch: whether it is installed is found without importing it (importing takes seconds,
+and a broken install fails in ways other than ImportError).
 """
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ from . import requirements
 
 TORCH_REQUIREMENT = ">=2.0"  # as in pyproject.toml
 LOGIC_MODULE = "UnsupervisedCTSegLib.slicer.logic"
+# An install of this process is going. slicer.util.pip_install processes the application's events at
+# every line pip prints, so the panel or the effect can be asked for a run meanwhile: that run must
+# not start a second install inside the first.
+_installing = False
 
 
 def _untranslated(text: str) -> str:
@@ -102,12 +107,17 @@ class Installer:
                 "This module needs PyTorch, which is installed by the 'PyTorch' extension. Install that "
                 "extension from the Extensions Manager, restart the application and try again."))
             return False
-        torch = installTorch()  # asks first; None when the user declines
+        installed, torch = self._install(installTorch, "PyTorch")  # asks first; None when the user declines
         importlib.invalidate_caches()
-        return torch is not None
+        return installed and torch is not None
 
     def ensureRequirements(self) -> bool:
-        """True when PyTorch and requirements.txt are installed, installing what is missing if the user agrees."""
+        """True when PyTorch and requirements.txt are installed, installing what is missing if the user
+        agrees; False, after saying why, when an install fails or another one is going."""
+        if _installing:
+            self.showError(self.tr("Python packages for Unsupervised CT Segmentation are being installed; "
+                                   "try again once that has finished."))
+            return False
         if not self.ensureTorch():
             return False
         missing = self.missingPackages(requirements.read_requirements(self.requirementsFile))
@@ -119,9 +129,27 @@ class Installer:
                         "minutes.").format(packages="\n".join(missing)),
                 self.tr("Install Python packages")):
             return False
-        self.pipInstall(missing)
+        installed, _ = self._install(lambda: self.pipInstall(missing), ", ".join(missing))
         importlib.invalidate_caches()
-        return True
+        return installed
+
+    def _install(self, install: Callable[[], object], packages: str) -> tuple:
+        """(True, what `install()` returned), or (False, None) after showing why it failed: pip's
+        error would otherwise reach only the Python console, and offline pip fails for certain."""
+        global _installing
+        _installing = True
+        try:
+            return True, install()
+        except Exception as error:
+            logging.exception("UnsupervisedCTSeg: installing %s failed", packages)
+            self.showError(self.tr(
+                "Installing {packages} failed:\n\n{error}\n\nWithout a network connection the packages "
+                "cannot be downloaded: connect and try again. What the installer printed is in the Python "
+                "console (View > Python Console).").format(packages=packages, error=f"{type(error).__name__}: {error}"),
+                details=traceback.format_exc())
+            return False, None
+        finally:
+            _installing = False
 
     def importLogic(self):
         """The slicer logic module once its requirements are in; None (after saying why) when the user

@@ -12,9 +12,7 @@ cancelled, elapsed, error, details, result).
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 from ..engine.device import is_out_of_memory
@@ -126,19 +124,21 @@ def runInputs(logic, volumeNode, preview: bool, scene, layoutManager=None, tr=_u
     the Red view shows for a preview, else the whole volume; with a segmentation of strokes, the
     strokes on the same grid (a preview's slice of them: every structure needs a stroke on that
     slice) and where the run keeps its checkpoint (partition or weights) for the next rerun with more
-    strokes. The output may be the strokes' own segmentation: applyJob then keeps a copy of them."""
+    strokes (slicer.checkpoints: deleted with the nodes, at scene close and at exit). The output may
+    be the strokes' own segmentation: applyJob then keeps a copy of them."""
     if preview:
         index = logic.sliceIndexFromRAS(volumeNode, redSliceCenterRAS(scene, layoutManager, tr))
         volume = logic.axialSliceVolume(volumeNode, index)
     else:
-        index, volume = None, logic.volumeFromNode(volumeNode)
+        index, volume = None, logic.nodeVoxels(volumeNode)  # the node's own voxels: no float32 copy
     if scribblesNode is None:
         return volume, None, None
     strokes = logic.strokesFromSegmentation(scribblesNode, volumeNode)
     if preview:
         strokes = make_strokes(strokes.labels[index:index + 1], strokes.names, strokes.colors, strokes.terminologies)
-    name = f"{volumeNode.GetID()}-{scribblesNode.GetID()}" + (f"-slice{index}" if preview else "")
-    return volume, strokes, Path(tempfile.gettempdir()) / "UnsupervisedCTSeg-weights" / f"{name}.weights.pt"
+    from . import checkpoints
+
+    return volume, strokes, checkpoints.path(volumeNode.GetID(), scribblesNode.GetID(), index)
 
 
 def longRunQuestion(seconds: float, tr=_untranslated):

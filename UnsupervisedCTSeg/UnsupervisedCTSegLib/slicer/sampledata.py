@@ -20,7 +20,9 @@ def registerPhantom(category: str, title: str, thumbnail: str, loader, sampleDat
         import SampleData
 
         sampleDataLogic = SampleData.SampleDataLogic
-    if hasattr(sampleDataLogic, "registerCustomSampleDataCategory"):  # Slicer 5.10 and later
+    # A category's own title came with Slicer 5.12 (not in 5.10 or earlier): before it, the category
+    # name is the title the Sample Data module shows.
+    if hasattr(sampleDataLogic, "registerCustomSampleDataCategory"):
         sampleDataLogic.registerCustomSampleDataCategory(category, title=title)
     sampleDataLogic.registerCustomSampleDataSource(
         category=category,

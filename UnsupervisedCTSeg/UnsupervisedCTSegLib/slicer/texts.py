@@ -73,6 +73,11 @@ def start_text(title: str, device: str, tr=_untranslated, estimate: Optional[flo
     return text
 
 
+def writing_text(volume_name: str, tr=_untranslated) -> str:
+    """The status line while a run's input is written for its process, the application blocked meanwhile."""
+    return tr("Writing {name} for the run...").format(name=volume_name)
+
+
 # --- the device line ---------------------------------------------------------------------------
 
 
