@@ -164,3 +164,16 @@ def test_a_fifo_is_refused_before_it_is_opened(tmp_path, capsys, where):
                           str(MODULE_DIR), *argv], capture_output=True, text=True, timeout=60)
     one_line(run.returncode, run.stderr.strip().splitlines(), "FIFO")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_small_image_that_compresses_well_is_read_whatever_it_holds(tmp_path):
+    """A few mostly-empty slices (a label map opened as an image) compress over a hundred times; a
+    claim that small is no bomb, and the reader does not refuse it."""
+    from UnsupervisedCTSegLib.engine.volume import Volume
+    from UnsupervisedCTSegLib.io.readers import read_volume
+
+    labels = np.zeros((3, 512, 512), np.int16)
+    labels[1, 200:220, 200:220] = 1
+    path = write_volume(tmp_path / "mostly_empty.nrrd", Volume(labels, (0.7, 0.7, 5.0)))
+    assert 2 * labels.size / path.stat().st_size > 100
+    assert read_volume(path).shape == (3, 512, 512)

@@ -125,6 +125,7 @@ def test_a_rerun_reuses_the_partition_whatever_the_strokes(phantom):
                     resume=first.checkpoint)
     assert rerun.record["scribbles"]["resumed_from_previous_run"] and rerun.record["iterations_run"] == 0
     assert np.array_equal(rerun.checkpoint.state["partition"], first.checkpoint.state["partition"])
+    assert first.checkpoint.state["partition"].element_size() == 1  # a few dozen labels: one byte each
     same = segment(volume, settings(iterations=12), scribbles=strokes, resume=first.checkpoint)
     assert np.array_equal(same.labels, first.labels)
     other = segment(volume, settings(iterations=12, mu=2.0), scribbles=strokes, resume=first.checkpoint)

@@ -174,7 +174,7 @@ def main():
                 args.picture if k == 3 else None, args.every_piece)
     dicom = args.data / "dcmqi_ct3slice"
     volume = read_volume(dicom)
-    reference = read_volume(dicom / "liver_spine_seg.nrrd").hu.astype(np.int32)
+    reference = read_volume(dicom / "liver_spine_seg.nrrd", labels=True).hu.astype(np.int32)
     body = body_mask(volume.hu, volume.spacing)
     masks = structure_masks({"liver": reference == 1, "spine": reference == 2}, body)
     for k in (1, 3):

@@ -163,7 +163,10 @@ def _propagated_run(volume: Volume, settings: Settings, strokes: Strokes, resume
                   wall_seconds=round(time.perf_counter() - started, 3),
                   scribbles=_scribble_record(settings, strokes, resume, resumed))
     report(1.0, "done", len(tissues))
-    state = {"partition": torch.from_numpy(np.ascontiguousarray(partition, np.int32))}
+    # The partition in the smallest type that holds its labels (uint8 for the usual few dozen): a
+    # quarter of int32's size on disk and in memory (34 MB instead of 135 MB at 512 x 512 x 130).
+    compact = np.uint8 if partition.max(initial=0) <= np.iinfo(np.uint8).max else np.int32
+    state = {"partition": torch.from_numpy(np.ascontiguousarray(partition, compact))}
     return Segmentation(labels, tissues, record, volume, Checkpoint(state, fingerprint))
 
 

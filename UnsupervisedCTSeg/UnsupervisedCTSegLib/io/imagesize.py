@@ -10,7 +10,7 @@ ReadImageInformation, no voxels), and the claim is weighed, in well under a seco
   of view carries noise (a few HU even in air), which gzip cannot squeeze; the shared scans
   compress 1.5 to 2.5 times, and a scan whose field of view holds only a tenth of its grid (the rest
   one constant padding value) about 25 times. A label map (mostly zeros) may shrink far more, so
-  strokes and references are weighed against memory only;
+  strokes and references are weighed against memory only, and so is any claim under SMALL_BYTES;
 - the voxels as stored, their float32 HU copy and one working copy must fit in the memory the
   system has available now (engine.device.available_memory), or the run could never start.
 """
@@ -27,6 +27,9 @@ from ..engine.errors import InputError
 from .itkquiet import quiet
 
 MAX_CT_COMPRESSION = 100
+# What any machine reads in a blink: below it no claim is a bomb, and a small file (a few slices, a
+# label map read as an image) is never refused for compressing well.
+SMALL_BYTES = 64 << 20
 WORKING_BYTES_PER_VOXEL = 8  # the float32 HU volume and one float32 working copy beside the stored voxels
 GIB = 1 << 30
 
@@ -51,7 +54,7 @@ def check_claimed_size(path: Path, data_files=(), is_ct: bool = True) -> None:
     if encoding == "raw" and stored < claimed:
         raise InputError(f"'{path.name}' claims {shown} voxels ({_gib(claimed)}) but holds only {_size(stored)} of "
                          "voxel data: the file is cut short or its header is wrong; copy or export it again")
-    if encoding == "compressed" and is_ct and claimed > stored * MAX_CT_COMPRESSION:
+    if encoding == "compressed" and is_ct and claimed > max(stored * MAX_CT_COMPRESSION, SMALL_BYTES):
         raise InputError(f"'{path.name}' claims {shown} voxels ({_gib(claimed)}) from {_size(stored)} of compressed "
                          f"data, {claimed / max(stored, 1):,.0f} times smaller: no CT compresses more than "
                          f"{MAX_CT_COMPRESSION} times, so the header is wrong or the file is not a CT; export it again")
