@@ -21,10 +21,13 @@ makes the ``ui`` namespace: every named widget is an attribute, those with a Sli
 working fakes of their class, the others accept whatever the panel sets or calls on them.
 
 For the panel's and the Segment Editor effect's life in the application (test_panel.py,
-test_editor_effect.py) there are stand-ins for slicer.app (its aboutToQuit signal, the override
-cursor, the layout manager), the scene (observers that `fire` calls as VTK does) and a process's
-runs: a fake logic whose runs the test ends by hand, and fake childrun and checkpoints modules
-whose cancelAll, forget and forgetAll are recorded (Session).
+test_editor_effect.py, test_editor_preview.py) there are stand-ins for slicer.app (its aboutToQuit
+signal, the override cursor, the layout manager), the scene (observers that `fire` calls as VTK
+does) and a process's runs: a fake logic whose runs the test ends by hand, and fake childrun and
+checkpoints modules whose cancelAll, forget and forgetAll are recorded (Session); for the effect
+also a fake editorwrite (the effect's reading and writing of segments, recorded), and the effect's
+widgets: buttons that click, a check box that toggles, timers that the test fires. What the
+Segment Editor gives an effect (``scriptedEffect``) is in segment_editor_standin.py.
 """
 from __future__ import annotations
 
@@ -575,16 +578,63 @@ class Application:
 
 class Session:
     """One process's runs, as the fake logic starts them and the fake childrun and checkpoints modules
-    see them; `log` records what was called, each with `probe()` (the cursor and status at the time)."""
+    see them; `log` records what was called, each with `probe()` (the cursor and status at the time).
+    For the effect's fake editorwrite: `signature` stands for the strokes, and paint() changes them
+    and calls what observes them, as painting in the Segment Editor does."""
 
     def __init__(self, probe=lambda: None):
         self.log, self.runs, self.probe = [], [], probe
+        self.signature, self.observers = 0, []
 
     def record(self, *what) -> None:
         self.log.append([*what, self.probe()])
 
-    def modules(self) -> dict:
-        """{module name: module} of the fake childrun, checkpoints and logic, for sys.modules."""
+    def paint(self) -> None:
+        self.signature += 1
+        for callback in list(self.observers):
+            callback(None, "SourceRepresentationModified")
+
+    def editorWrite(self):
+        """A fake slicer.editorwrite: two visible segments, a preview node, writes and removals recorded."""
+        import types
+
+        session = self
+        module = types.ModuleType("editorwrite")
+        module.visibleSegmentIDs = lambda segmentationNode: ["Segment_1", "Segment_2"]
+        module.visibleStrokes = lambda scene, segmentationNode, volumeNode, ids: "strokes"
+        module.strokesSignature = lambda segmentationNode: session.signature
+
+        def observeStrokes(segmentationNode, callback):
+            session.observers.append(callback)
+            return [callback]
+
+        def unobserve(observations):
+            for callback in observations or ():
+                session.observers.remove(callback)
+
+        def showPreview(scene, segmentationNode, volumeNode, result, structureIDs, reference=None, previewNode=None,
+                        name=""):
+            session.record("showPreview", name)
+            return previewNode or Node("vtkMRMLSegmentationNode9", "vtkMRMLSegmentationNode", name)
+
+        def writePreview(modify, previewNode, segmentationNode, reference=None):
+            session.record("writePreview")
+            for segmentID in ("Segment_1", "Segment_2"):
+                modify(segmentationNode, segmentID, "labelmap")
+            return ["Segment_1", "Segment_2"]
+
+        def removePreview(scene, previewNode, segmentationNode=None, opacity=None):
+            if previewNode is not None:
+                session.record("removePreview")
+
+        module.observeStrokes, module.unobserve, module.showPreview = observeStrokes, unobserve, showPreview
+        module.writePreview, module.removePreview = writePreview, removePreview
+        module.dimSegmentation = lambda segmentationNode: 1.0
+        return module
+
+    def modules(self, editorWrite=False) -> dict:
+        """{module name: module} of the fake childrun, checkpoints and logic (and with `editorWrite`, of
+        the fake editorwrite), for sys.modules."""
         import types
 
         def cancelAll():
@@ -608,14 +658,18 @@ class Session:
 
         logic.UnsupervisedCTSegLogic = UnsupervisedCTSegLogic
         package = "UnsupervisedCTSegLib.slicer."
-        return {package + "childrun": childrun, package + "checkpoints": checkpoints, package + "logic": logic}
+        modules = {package + "childrun": childrun, package + "checkpoints": checkpoints, package + "logic": logic}
+        if editorWrite:
+            modules[package + "editorwrite"] = self.editorWrite()
+        return modules
 
 
 class Run:
-    """A ChildRun that the test ends: finish() with a result, or cancel()."""
+    """A ChildRun that the test ends: finish() with a result, fail() with an error, or cancel().
+    `options` are what startRun was given (strokes, weights, ...)."""
 
-    def __init__(self, session: Session, context):
-        self.session, self.context = session, context
+    def __init__(self, session: Session, context, options=None):
+        self.session, self.context, self.options = session, context, options or {}
         self.cancelled = self.done = False
         self.estimate = self.error = self.result = None
         self.elapsed, self.details = 3.0, ""
@@ -630,11 +684,14 @@ class Run:
     def join(self, timeout=None) -> bool:
         return self.done
 
-    def finish(self) -> None:
+    def finish(self, result=None) -> None:
         import types
 
         self.done = True
-        self.result = types.SimpleNamespace(record={"device": "CPU"}, tissues=[1, 2, 3])
+        self.result = result or types.SimpleNamespace(record={"device": "CPU"}, tissues=[1, 2, 3])
+
+    def fail(self, error) -> None:
+        self.done, self.error = True, error
 
 
 class Logic:
@@ -653,7 +710,7 @@ class Logic:
 
     def startRun(self, volume, settings, context=None, **options):
         self.session.record("startRun", context.volumeNode.GetName())
-        run = Run(self.session, context)
+        run = Run(self.session, context, options)
         self.session.runs.append(run)
         return run
 
@@ -672,3 +729,89 @@ class Logic:
 
     def previewWorker(self, threads):
         self.session.record("previewWorker")
+
+
+# --- the Segment Editor effect's widgets ----------------------------------------------------------------
+
+
+class EffectButton(Widget):
+    """A QPushButton: its text, whether enabled, and click() as a user's click (nothing when disabled)."""
+
+    def __init__(self, text=""):
+        super().__init__(text)
+        self.text, self.enabled, self.toolTip = text, True, ""
+        self._slots = []
+
+    def connect(self, signal, slot) -> None:
+        self._slots.append(slot)
+
+    def click(self) -> None:
+        if self.enabled:
+            for slot in list(self._slots):
+                slot()
+
+
+class EffectLabel(Widget):
+    def __init__(self, text=""):
+        super().__init__("label")
+        self.text, self.wordWrap = text, False
+
+
+class EffectCheckBox(Widget):
+    """A QCheckBox: toggle(checked) as a user's click emits toggled(bool) unless signals are blocked."""
+
+    def __init__(self, text=""):
+        super().__init__(text)
+        self.text, self.checked, self.enabled, self.toolTip = text, False, True, ""
+        self._slots, self._blocked = [], False
+
+    def connect(self, signal, slot) -> None:
+        self._slots.append(slot)
+
+    def blockSignals(self, blocked) -> bool:
+        before, self._blocked = self._blocked, bool(blocked)
+        return before
+
+    def toggle(self, checked) -> None:
+        self.checked = checked
+        if not self._blocked:
+            for slot in list(self._slots):
+                slot(checked)
+
+
+class Timer:
+    """A QTimer the test fires by hand: active between start() and stop() (a single-shot one stops
+    when it fires); `starts` counts start() calls (each one restarts the wait)."""
+
+    def __init__(self):
+        self.active, self.singleShot, self.interval, self.starts = False, False, 0, 0
+        self._slots = []
+
+    def setSingleShot(self, singleShot) -> None:
+        self.singleShot = bool(singleShot)
+
+    def setInterval(self, interval) -> None:
+        self.interval = interval
+
+    def connect(self, signal, slot) -> None:
+        self._slots.append(slot)
+
+    def disconnect(self, signal, slot) -> None:
+        self._slots.remove(slot)
+
+    def start(self) -> None:
+        self.active, self.starts = True, self.starts + 1
+
+    def stop(self) -> None:
+        self.active = False
+
+    def fire(self) -> None:
+        """The interval has passed."""
+        if self.singleShot:
+            self.active = False
+        for slot in list(self._slots):
+            slot()
+
+    @property
+    def connected(self) -> int:
+        return len(self._slots)

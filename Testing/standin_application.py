@@ -3,7 +3,8 @@ in a test's child interpreter where the application cannot be installed.
 
 `install(make)` puts an import hook in front of the others: importing slicer, qt, vtk, ctk or any
 submodule of them gives a module whose every attribute is made on first use by `make(name)`. The
-test then replaces the few attributes whose behaviour it relies on.
+test then replaces the few attributes whose behaviour it relies on. `install(make, ("qt", "ctk"))`
+stands in for those only, so that slicer and vtk are slicer-core's, with a real MRML scene.
 """
 import importlib.abc
 import importlib.machinery
@@ -13,7 +14,7 @@ import types
 APPLICATION_MODULES = ("slicer", "qt", "vtk", "ctk")
 
 
-def install(make) -> None:
+def install(make, modules=APPLICATION_MODULES) -> None:
     class ApplicationModule(types.ModuleType):
         def __getattr__(self, name):
             if name.startswith("__"):
@@ -24,7 +25,7 @@ def install(make) -> None:
 
     class Application(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in APPLICATION_MODULES:
+            if name.split(".")[0] in modules:
                 return importlib.machinery.ModuleSpec(name, self, is_package=True)
             return None
 
