@@ -18,7 +18,7 @@ from ..engine.settings import (PAPERS, STUDY_PRESET, Settings, field_default, fl
 from ..io import stops
 from .running import ProgressBar, print_paths, run_segmentation
 
-RESUMABLE = ("evaluate-bsds", "sweep")  # commands that write each result as it finishes
+RESUMABLE = ("evaluate-bsds", "sweep", "batch")  # commands that write each result as it finishes
 # The settings evaluate-bsds lets the user change for every model (the rest define the models).
 BSDS_SETTING_FIELDS = ("layers", "channels", "theta", "mu", "iterations", "min_labels", "lr", "seed", "device")
 
@@ -78,11 +78,30 @@ def build_parser() -> argparse.ArgumentParser:
         "Python's start and PyTorch's import are paid once. Each prints its --progress json lines, the last one "
         "\"done\" or \"error\". Ends at the end of the input."))
 
+    add_batch_parser(sub)
     add_evaluate_parser(sub)
     add_bsds_parser(sub)
     add_sweep_parser(sub)
     add_series_parser(sub)
     return parser
+
+
+def add_batch_parser(sub) -> None:
+    from ..evaluation.cohort import FILES
+
+    ba = sub.add_parser("batch", help="segment every series of a cohort into one folder, one table and one picture",
+                        description=(
+        "Segment every series among INPUTS (image files, DICOM study folders with all their series, folders of "
+        "DeepLesion PNG slices, CSV manifests with columns id, path and optionally spacing) into DIR/<id>/ (the "
+        "usual outputs), one Ray task per series, and write " + ", ".join(FILES.values()) + ". A rerun skips "
+        "the series already done with the same input and settings, and redoes the others."))
+    ba.add_argument("inputs", nargs="+", help="files, folders or manifests")
+    ba.add_argument("-o", "--output", required=True, help="the cohort's output folder")
+    group = ba.add_argument_group("input geometry")
+    group.add_argument("--spacing", nargs=3, type=float, metavar=("X", "Y", "Z"),
+                       help="voxel spacing in mm for series that lack it (DeepLesion PNGs without DL_info.csv)")
+    add_setting_flags(ba)
+    add_scaleout_flags(ba)
 
 
 def add_bsds_parser(sub) -> None:
@@ -399,6 +418,18 @@ def command_sweep(args) -> int:
     return 1 if result["report"].failed else 0
 
 
+def command_batch(args) -> int:
+    from ..evaluation.cohort import run_batch
+
+    result = run_batch(args.inputs, args.output, overrides_from(args), spacing=args.spacing, **scaleout_options(args))
+    report = result["report"]
+    series = len({row["series"] for row in result["rows"]})
+    print(f"{series} series: {len(report.finished)} segmented, {len(result['skipped'])} already done, "
+          f"{len(report.failed)} failed")
+    print_paths(result["paths"])
+    return 1 if report.failed else 0
+
+
 def command_series(args) -> int:
     from .figureseries import series_figure
 
@@ -417,7 +448,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     commands = {"segment": command_segment, "demo": command_demo, "evaluate-ct": command_evaluate,
                 "evaluate-bsds": command_bsds, "sweep": command_sweep, "figure-series": command_series,
-                "serve": command_serve}
+                "serve": command_serve, "batch": command_batch}
     try:
         check_arguments(argv)  # before argparse, which would repeat such an argument in its message
         args = build_parser().parse_args(argv)

@@ -133,6 +133,25 @@ def draw_boxplot(scores: dict, title: str):
     return figure
 
 
+def draw_volumes(columns: dict, ylabel: str, title: str):
+    """One column of dots per key of `columns` (name -> values), on a log scale: ctseg batch's cohort.png."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(max(6.0, 0.7 * len(columns) + 2), 4.5))
+    FigureCanvasAgg(figure)
+    axis = figure.subplots()
+    for x, values in enumerate(columns.values()):
+        axis.scatter([x] * len(values), values, s=14, alpha=0.7)
+    axis.set_yscale("log")
+    axis.set_xticks(range(len(columns)))
+    axis.set_xticklabels(list(columns), rotation=45, ha="right", fontsize=8)
+    axis.set_ylabel(ylabel)
+    axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
 def save_figure(figure, path, dpi: int = 110, final: bool = False) -> Path:
     """Write `figure` as a PNG, whole or not at all; `final`: the command's last output (stops.commit)."""
     path = Path(path)
