@@ -3,7 +3,7 @@
 Why: a picture made once by hand goes stale with the next change to the engine or the drawing. Each
 entry below is the command a user could run; this script runs the chosen ones into a temporary
 folder and copies the picture into Resources/. Pictures whose data is not here are skipped with a
-line saying what is missing (BSDS500 lives outside the repository).
+line saying what is missing (BSDS500 lives outside the repository: set BSDS500 to its folder).
 
     python tools/make_pictures.py [NAME ...]     # default: every picture whose data is present
     python tools/make_pictures.py --list
@@ -11,6 +11,7 @@ line saying what is missing (BSDS500 lives outside the repository).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 CT = DATA / "totalsegmentator_example"
 CTSEG = [sys.executable, "-m", "UnsupervisedCTSegLib"]
+BSDS = Path(os.environ.get("BSDS500", ROOT.parent / "BSDS500"))  # the BSDS500 folder, downloaded by the user
 
 # The README's cohort: every shared CT, two 24-slice phantoms and a broken file, by ctseg batch.
 COHORT = """import sys
@@ -59,6 +61,9 @@ PICTURES = {
     "cohort": ((CT, DATA / "dcmqi_ct3slice"),
                [sys.executable, "-c", COHORT, str(CT / "example_ct.nii.gz"), str(CT / "example_ct_sm.nii.gz"),
                 str(DATA / "dcmqi_ct3slice"), "{out}"], "cohort/cohort.png"),
+    "bsds_boxplot": ((BSDS,), [*CTSEG, "evaluate-bsds", str(BSDS), "--split", "test", "--limit", "20", "-T", "50",
+                              "-o", "{out}", "--quiet"],
+                     "bsds_boxplot.png"),
     "panel": ((), [sys.executable, str(ROOT / "tools" / "render_panel.py"), "-o", "{out}/panel.png"], "panel.png"),
 }
 
