@@ -391,3 +391,70 @@ def test_panel_picture_exists_and_is_shown_in_the_readme():
     with Image.open(panel) as image:
         assert image.format == "PNG" and image.size[0] >= 300 and image.size[1] >= 400
     assert "Resources/panel.png" in README.read_text(encoding="utf-8")
+
+
+# --- the README and the docs it links to -------------------------------------------------------
+
+DOCS = sorted((REPO / "docs").glob("*.md"))
+
+
+def _anchors(path: Path) -> set[str]:
+    """GitHub's anchors of a Markdown file's headings (lower case, punctuation dropped, spaces to hyphens)."""
+    anchors, in_fence = set(), False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            in_fence = not in_fence
+        elif not in_fence and re.match(r"#{1,6} ", line):
+            title = line.lstrip("#").strip().lower()
+            anchors.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return anchors
+
+
+def test_readme_keeps_the_quick_start_commands():
+    text = README.read_text(encoding="utf-8")
+    assert ('python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && '
+            'pip install -e ".[test]" && ctseg demo') in text
+    assert ".venv/bin/python -m pytest Testing -q" in text
+    assert "Resources/overview.png" in text
+    assert len(text.splitlines()) <= 260, "the README is for users: keep it short, details go to docs/"
+
+
+@pytest.mark.parametrize("page", [README, *DOCS], ids=lambda p: p.relative_to(REPO).as_posix())
+def test_every_link_of_the_readme_and_the_docs_resolves(page):
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue
+        file_part, _, anchor = target.partition("#")
+        linked = (page.parent / file_part).resolve() if file_part else page
+        assert linked.exists(), f"{page.name} links to missing {target}"
+        if anchor:
+            assert anchor in _anchors(linked), f"{page.name} links to missing anchor {target}"
+
+
+def test_the_readme_links_every_docs_page():
+    text = README.read_text(encoding="utf-8")
+    assert DOCS and all(f"docs/{page.name}" in text for page in DOCS)
+
+
+def test_every_ctseg_command_in_the_readme_and_the_docs_exists_with_its_flags():
+    """Each `ctseg ...` line of a fenced block names a subcommand that exists and only flags it takes."""
+    sys.path.insert(0, str(MODULE_DIR))
+    from UnsupervisedCTSegLib.cli.main import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction").choices
+    checked = 0
+    for page in [README, *DOCS]:
+        for block in re.findall(r"```[^\n]*\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                line = line.split("#", 1)[0].strip()
+                if not line.startswith("ctseg "):
+                    continue
+                words = line.split()
+                assert words[1] in commands, f"{page.name}: unknown command in {line!r}"
+                known = {s for a in commands[words[1]]._actions for s in a.option_strings}
+                for flag in re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", " ".join(words[2:])):
+                    assert flag in known, f"{page.name}: {flag} is not a flag of ctseg {words[1]} ({line!r})"
+                checked += 1
+    assert checked >= 10

@@ -57,7 +57,7 @@ def test_the_network_method_learns_structures_from_three_strokes_each(phantom):
     result = segment(volume, settings(scribble_method="network"), scribbles=strokes)
     scores = {name: iou(result.labels, value, masks[name]) for value, name in enumerate(strokes.names, start=1)}
     # Measured 0.56 / 0.01 / 0.63 / 0.88: the kidney, 14 stroked voxels beside a liver of the same
-    # density, is lost: see the README's scribbles section.
+    # density, is lost: see "Scribbles against Grow from seeds" in docs/quality.md.
     assert scores["liver"] > 0.4 and scores["bone"] > 0.45 and scores[OTHER] > 0.6
     assert set(np.unique(result.labels[body_mask(volume.hu, volume.spacing)])) <= set(range(1, 5))
 

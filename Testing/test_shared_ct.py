@@ -2,7 +2,7 @@
 overlap and on slice-to-slice consistency, and gives the same tissue split for another seed.
 
 Runs through evaluation.evaluate, the code behind `ctseg evaluate-ct`, with the protocol's three seeds;
-the full table with the (slow) paper configuration is in the README.
+the full table with the (slow) paper configuration is in docs/quality.md.
 """
 import pytest
 from conftest import SHARED_DATA

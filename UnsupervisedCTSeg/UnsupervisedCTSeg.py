@@ -14,7 +14,6 @@ opens, before PyTorch is installed and also when its install is broken.
 """
 import logging
 import os
-from typing import Annotated
 
 import qt
 
@@ -102,26 +101,14 @@ def loadPhantomSample(source=None):
 #
 
 
-def _annotation(p):
-    """Annotated type of one table row: range or choices, and the default."""
-    extras = []
-    if p.choices:
-        extras.append(Choice(list(p.choices)))
-    elif p.kind in (int, float) and p.minimum is not None:
-        extras.append(WithinRange(p.kind(p.minimum), p.kind(p.maximum)))
-    extras.append(Default(p.kind(p.default)))
-    return Annotated[(p.kind, *extras)]
-
-
 def _makeParameterNodeClass():
     """The typed parameter node, built from parameters.PARAMETERS so the fields cannot drift.
 
     parameterNodeWrapper reads the class's annotations with typing.get_type_hints, so a class made
     with type() and an __annotations__ dict is the same to it as one written out by hand.
     """
-    annotations = {name: getattr(slicer, className) for name, className in parameters.NODE_PARAMETERS.items()}
-    for p in parameters.PARAMETERS:
-        annotations[p.name] = _annotation(p)
+    annotations = parameters.node_annotations(lambda className: getattr(slicer, className),
+                                              Choice, Default, WithinRange)
     namespace = {
         "__annotations__": annotations,
         "__module__": __name__,
@@ -242,21 +229,16 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def initializeParameterNode(self) -> None:
         node = self._binding.bind(getParameterNode())
-        if not node.inputVolume:
-            for volumeNode in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode"):
-                if not volumeNode.IsA("vtkMRMLLabelMapVolumeNode"):
-                    node.inputVolume = volumeNode
-                    break
+        first = None if node.inputVolume else panelrun.firstScalarVolume(
+            slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode"))
+        if first is not None:
+            node.inputVolume = first
 
     def _onParameterNodeModified(self) -> None:
         node = self._parameterNode
         self._updateButtons()
-        # The engine makes an "outside body" segment only from a body mask: no mask, nothing to switch.
-        self.ui.outsideSegmentCheckBox.enabled = bool(node and node.bodyMask)
-        # The scribble settings matter only with strokes, and ψ only to the network method.
-        stroked = bool(node and node.scribbles)
-        self.ui.scribbleMethodComboBox.enabled = self.ui.scribbleOutputComboBox.enabled = stroked
-        self.ui.psiSpinBox.enabled = stroked and node.scribbleMethod == "network"
+        for name, enabled in guibinding.enabledWidgets(node).items():  # settings that matter only with others
+            getattr(self.ui, name).enabled = enabled
         if node:
             self.ui.deviceLabel.text = texts.device_description(node.forceCPU, self._threads, _, self._lastDevice)
 
@@ -383,10 +365,7 @@ class UnsupervisedCTSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             with slicer.util.tryWithErrorDisplay(_("Failed to add the segmentation to the scene."), waitCursor=True):
                 with views.busy(_("Adding the segmentation to the scene..."), self.ui.statusLabel):
                     applied = panelrun.applyJob(self.logic, slicer.mrmlScene, job, run.result, _)
-                    if not job.preview and self._parameterNode:
-                        self._parameterNode.outputSegmentation = applied.segmentationNode  # the next run replaces it
-                        if applied.previousNode is not None:  # the strokes were replaced: more go to their copy
-                            self._parameterNode.scribbles = applied.previousNode
+                    panelrun.rememberOutputs(self._parameterNode, job, applied)  # where the next run writes
                     views.showResult(job.volumeNode, applied, job.preview)  # also 3D surfaces, the chart
                 self.ui.statusLabel.text = outcome.status
             if outcome.device and job.settings.device != "cpu":

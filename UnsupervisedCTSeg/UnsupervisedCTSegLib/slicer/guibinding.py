@@ -75,3 +75,16 @@ class ParameterNodeBinding:
 
     def _modified(self, caller=None, event=None) -> None:
         self._onModified()
+
+
+def enabledWidgets(node) -> dict:
+    """{widget name in the panel's ui: enabled} for the settings that matter only with others set."""
+    stroked = bool(node and node.scribbles)
+    return {
+        # The engine makes an "outside body" segment only from a body mask: no mask, nothing to switch.
+        "outsideSegmentCheckBox": bool(node and node.bodyMask),
+        # The scribble settings matter only with strokes, and ψ only to the network method.
+        "scribbleMethodComboBox": stroked,
+        "scribbleOutputComboBox": stroked,
+        "psiSpinBox": stroked and node.scribbleMethod == "network",
+    }

@@ -217,3 +217,18 @@ def showSegmentation(segmentationNode, preview: bool) -> None:
     if not preview:
         segmentationNode.CreateClosedSurfaceRepresentation()
         displayNode.SetVisibility3D(True)
+
+
+def firstScalarVolume(volumeNodes):
+    """The first of `volumeNodes` that is not a labelmap (the input the panel preselects), or None."""
+    return next((node for node in volumeNodes if not node.IsA("vtkMRMLLabelMapVolumeNode")), None)
+
+
+def rememberOutputs(parameterNode, job: RunJob, applied) -> None:
+    """After a whole-volume run is applied: the next run replaces its segmentation, and where the run
+    replaced the strokes (applyResult's keepPreviousAs), more strokes go to their copy."""
+    if job.preview or not parameterNode:
+        return
+    parameterNode.outputSegmentation = applied.segmentationNode
+    if applied.previousNode is not None:
+        parameterNode.scribbles = applied.previousNode

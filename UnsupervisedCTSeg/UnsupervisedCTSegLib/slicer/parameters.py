@@ -7,6 +7,7 @@ and the conversion back to Settings cannot drift from the engine. Pure Python: n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 from ..engine.settings import STUDY_PRESET, Settings, knobs
 
@@ -59,3 +60,22 @@ def settings_from_parameters(values: dict) -> Settings:
     fields = {p.setting: p.kind(values.get(p.name, p.default)) for p in PARAMETERS if p.setting}
     fields["device"] = "cpu" if values.get("forceCPU", False) else "auto"
     return Settings(**fields)
+
+
+def node_annotations(node_class, Choice, Default, WithinRange) -> dict:
+    """The typed parameter node's annotations: each NODE_PARAMETERS field as node_class(its MRML class
+    name), then one Annotated type per PARAMETERS row with its range or choices and its default.
+
+    Choice, Default and WithinRange are slicer.parameterNodeWrapper's, passed in by the module file,
+    so that this module needs no slicer.
+    """
+    annotations = {name: node_class(className) for name, className in NODE_PARAMETERS.items()}
+    for p in PARAMETERS:
+        extras = []
+        if p.choices:
+            extras.append(Choice(list(p.choices)))
+        elif p.kind in (int, float) and p.minimum is not None:
+            extras.append(WithinRange(p.kind(p.minimum), p.kind(p.maximum)))
+        extras.append(Default(p.kind(p.default)))
+        annotations[p.name] = Annotated[(p.kind, *extras)]
+    return annotations
