@@ -430,3 +430,13 @@ def _listing(series: dict) -> str:
         parts.append(f"series {f'{number} ' if number not in (None, '') else ''}\"{description}\" (UID {uid}): "
                      f"{len(files)} slice{'s' if len(files) != 1 else ''} of {size}")
     return "; ".join(parts)
+
+
+def read_dicom_image(path: Path) -> sitk.Image:
+    """One DICOM file read by ITK (its console output kept out of sight), or an InputError naming it."""
+    try:
+        with quiet():
+            return sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise InputError(f"cannot read DICOM file '{path.name}' ({last_line(error)}): check that it is a complete "
+                         "CT image") from None

@@ -19,7 +19,7 @@ import SimpleITK as sitk
 
 from ..engine.errors import InputError
 from ..engine.volume import Volume
-from .dicomseries import SliceInfo, numbers, plan_stack
+from .dicomseries import SliceInfo, numbers, plan_stack, read_dicom_image
 from .itkquiet import last_line, quiet
 from .modality import check_modality
 
@@ -141,12 +141,7 @@ def _frames(ds, path: Path, rescale: np.ndarray) -> np.ndarray:
 
 def _read_with_itk(path: Path, spacing, note: str) -> Volume:
     """A multi-frame file without a position per frame: ITK's file reader places it."""
-    try:
-        with quiet():
-            image = sitk.ReadImage(str(path))
-    except RuntimeError as error:
-        raise InputError(f"cannot read DICOM file '{path.name}' ({last_line(error)}): check that it is a complete "
-                         "image") from None
+    image = read_dicom_image(path)
     array = sitk.GetArrayFromImage(image)
     if image.GetNumberOfComponentsPerPixel() > 1 or image.GetDimension() != 3:
         raise InputError(f"'{path.name}' is not one single-component 3D image (size {image.GetSize()}): give a 3D "

@@ -20,7 +20,8 @@ import SimpleITK as sitk
 
 from ..engine.errors import InputError, shown
 from ..engine.volume import Volume
-from .dicomseries import UnscannableFolder, check_series_complete, choose_series, plan_series, read_header, series_in
+from .dicomseries import (UnscannableFolder, check_series_complete, choose_series, plan_series, read_dicom_image,
+                          read_header, series_in)
 from .imagesize import check_claimed_size
 from .itkquiet import last_line, quiet
 from .modality import check_values
@@ -337,13 +338,7 @@ def _read_dicom_file(path: Path, spacing=None) -> Volume:
     if is_multiframe(header):
         return read_multiframe(path, spacing)
     layout = plan_series([path], [header], spacing) if header is not None else None
-    try:
-        with quiet():
-            image = sitk.ReadImage(str(path))
-    except RuntimeError as error:
-        raise InputError(f"cannot read DICOM file '{path.name}' ({last_line(error)}): check that it is a complete "
-                         "CT image") from None
-    volume = _volume_from_image(image, path, spacing, files=(path,))
+    volume = _volume_from_image(read_dicom_image(path), path, spacing, files=(path,))
     return volume if layout is None else layout.place(volume)
 
 
